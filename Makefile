@@ -1,0 +1,43 @@
+# The README's two commands: `make demo` and `make test`. Each is self-sufficient
+# on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench eval corpus-check system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("digestbot needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,eval]'
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/digestbot demo
+
+# Dovecot is the real IMAP server the integration tests start on loopback.
+system-deps:
+	@bash .ci/system-deps
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -q
+	$(VENV)/bin/ruff check bot tests
+	$(VENV)/bin/mypy
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bot tests
+	$(VENV)/bin/mypy
+
+bench: $(STAMP) system-deps
+	$(PY) -m bot.bench $(ARGS)
+
+eval: $(STAMP)
+	$(PY) -m bot.evaluate $(if $(CORPUS),$(CORPUS),../shared/corpora/bc3-dev)
+
+corpus-check: $(STAMP)
+	$(PY) -m bot.corpus_check $(if $(CORPUS),$(CORPUS),../shared/corpora)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,172 @@
+"""Draft one period's digest from the store: the pipeline, stage by stage.
+
+store -> clean -> thread -> group -> summarize -> a `Digest` for render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.clean import CleanBody, clean_body
+from bot.errors import ConfigError
+from bot.group import AOB, compile_rules, effective_rules, make_items, section_of
+from bot.model import Digest, Item, Mail, Section, SummarySentence, Thread
+from bot.render import RenderOptions
+from bot.settings import Settings
+from bot.store import Store
+from bot.thread import build_threads
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def period_for(settings: Settings, *, week_of: datetime | None, since: datetime | None,
+               until: datetime | None) -> tuple[datetime, datetime]:
+    """The [start, end) of the digest, in the list's timezone."""
+    zone = ZoneInfo(settings.list.timezone)
+    if week_of is not None:
+        if since or until:
+            raise ConfigError("--week-of cannot be combined with --since/--until")
+        first = 0 if settings.digest.week_starts == "monday" else 6
+        day = week_of.date()
+        start_day = day - timedelta(days=(day.weekday() - first) % 7)
+        return _at_midnight(start_day, zone), _at_midnight(start_day + timedelta(days=7), zone)
+    if since is None or until is None:
+        raise ConfigError("give --week-of DATE, or both --since DATE and --until DATE")
+    if until <= since:
+        raise ConfigError("--until must be after --since")
+    return _at_midnight(since.date(), zone), _at_midnight(until.date(), zone)
+
+
+def _at_midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone)
+
+
+def build_digest(store: Store, settings: Settings, start: datetime, end: datetime,
+                 *, title_date: date | None = None) -> Digest:
+    """Everything the renderer needs for the period [start, end)."""
+    mails = store.mails_between(start, end)
+    context = _context_mails(store, mails)
+    threads = build_threads([*context, *mails], frozenset(m.message_id for m in context))
+    threads = [t for t in threads if t.new_mails]
+    cleaned = {m.message_id: clean_body(m.body) for t in threads for m in t.mails}
+    items = make_items(threads, cleaned)
+    items = [_summarize(item, cleaned, settings) for item in items]
+    sections = _sections(items, settings)
+    participants = _participants(threads, settings)
+    day = title_date or (end - timedelta(days=1)).date()
+    return Digest(
+        title=settings.digest.title.format(date=day.isoformat(), list=settings.list.name),
+        list_name=settings.list.name,
+        period_start=start,
+        period_end=end,
+        chair=settings.digest.chair,
+        attendees=participants,
+        sections=sections,
+        stats={"messages": len(mails), "threads": len(threads), "participants": len(participants)},
+        next_call=next_call(settings, end),
+    )
+
+
+def _context_mails(store: Store, mails: Sequence[Mail]) -> list[Mail]:
+    """Earlier messages of threads that continue into the period."""
+    have = {m.message_id for m in mails}
+    wanted = {ref for m in mails for ref in (*m.references, m.in_reply_to or "") if ref and ref not in have}
+    return store.mails_by_ids(wanted) if wanted else []
+
+
+def _summarize(item: Item, cleaned: dict[str, CleanBody], settings: Settings) -> Item:
+    from bot.summarize import Utterance, summarize_thread
+
+    continued = any(t.context_ids for t in item.threads)
+    actions = tuple(
+        f"{mail.author}, {action}"
+        for thread in item.threads for mail in thread.new_mails for action in cleaned[mail.message_id].actions
+    )
+    if item.note:  # a patch series is one line, not a summary
+        return _with(item, (), continued, actions)
+    utterances = [
+        Utterance(mail.message_id, mail.author, cleaned[mail.message_id].text)
+        for mail in _discussion_order(item.threads)
+        if cleaned[mail.message_id].text
+    ]
+    summary = summarize_thread(utterances, words=settings.digest.summary_words, strategy=settings.digest.strategy)
+    return _with(item, tuple(summary), continued, actions)
+
+
+def _with(item: Item, summary: tuple[SummarySentence, ...], continued: bool, actions: tuple[str, ...]) -> Item:
+    from dataclasses import replace
+
+    return replace(item, summary=summary, continued=continued, actions=actions)
+
+
+def _discussion_order(threads: Sequence[Thread]) -> list[Mail]:
+    return sorted((m for t in threads for m in t.new_mails), key=lambda m: (m.date, m.message_id))
+
+
+def _sections(items: Sequence[Item], settings: Settings) -> tuple[Section, ...]:
+    rules = effective_rules(settings.digest.sections)
+    compiled = compile_rules(rules)
+    by_key: dict[str, list[Item]] = {}
+    for item in items:
+        by_key.setdefault(section_of(item, compiled), []).append(item)
+    sections = [
+        Section(rule.key, rule.title, tuple(sorted(by_key[rule.key], key=_activity)))
+        for rule in rules if by_key.get(rule.key)
+    ]
+    return tuple(_order_sections(sections, settings.digest.section_order))
+
+
+def _activity(item: Item) -> tuple[int, int, str]:
+    """Busiest first: distinct participants, then messages; then by title."""
+    return (-len(item.participants), -item.message_count, item.title.lower())
+
+
+def _order_sections(sections: list[Section], order: Sequence[str]) -> list[Section]:
+    if order:
+        rank = {key: i for i, key in enumerate(order)}
+        return sorted(sections, key=lambda s: (s.key == AOB, rank.get(s.key, len(rank))))
+
+    def busiest(section: Section) -> tuple[bool, int, int]:
+        people = {p for item in section.items for p in item.participants}
+        return (section.key == AOB, -len(people), -sum(i.message_count for i in section.items))
+
+    return sorted(sections, key=busiest)
+
+
+def _participants(threads: Sequence[Thread], settings: Settings) -> tuple[str, ...]:
+    """Everyone who wrote in the period, the chair first."""
+    names = {name for t in threads for name in t.participants}
+    chair = settings.digest.chair
+    others = sorted((n for n in names if n != chair), key=lambda n: (n.split()[-1].lower() if n else "", n))
+    return (chair, *others) if chair else tuple(others)
+
+
+def next_call(settings: Settings, after: datetime) -> datetime | None:
+    """The first configured call day on or after the end of the period."""
+    weekday = settings.digest.call_weekday.lower()
+    if not weekday:
+        return None
+    if weekday not in WEEKDAYS:
+        raise ConfigError(f"digest.call_weekday: not a weekday: {weekday!r}")
+    hour, _, minute = settings.digest.call_time.partition(":")
+    local = after.astimezone(ZoneInfo(settings.list.timezone))
+    days = (WEEKDAYS.index(weekday) - local.weekday()) % 7
+    days += 7 * (settings.digest.call_every_weeks - 1)
+    when = datetime.combine(local.date() + timedelta(days=days), time(int(hour), int(minute or 0)), local.tzinfo)
+    return when
+
+
+def render_options(settings: Settings) -> RenderOptions:
+    return RenderOptions(
+        archive_url=settings.list.archive_url,
+        from_address=settings.smtp.from_address or f"digestbot@{_domain(settings.list.address)}",
+        to_address=settings.list.address,
+        reply_to=settings.list.address,
+        subject_prefix=f"[{settings.list.name}]" if settings.list.name else "",
+    )
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2] or "localhost"

@@ -1,0 +1,290 @@
+"""Load and validate the TOML configuration into one immutable Settings.
+
+The schema is the dataclasses below: their fields are the keys, their type
+hints the types. Anything unknown, mistyped or missing stops the program with
+one line that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from bot.errors import ConfigError
+
+TlsMode = Literal["ssl", "starttls", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """Where a password comes from; the value itself is read only when used."""
+
+    env: str | None = None
+    file: str | None = None
+
+    def reveal(self, what: str) -> str:
+        if self.env:
+            value = os.environ.get(self.env)
+            if value is None:
+                raise ConfigError(f"{what}: environment variable {self.env} is not set")
+            return value
+        if self.file:
+            try:
+                return Path(self.file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"{what}: cannot read password file {self.file}: {exc.strerror}") from None
+        raise ConfigError(f"{what}: no password_env or password_file configured")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.env or self.file)
+
+
+@dataclass(frozen=True, slots=True)
+class ListSettings:
+    name: str = "list"
+    address: str = ""
+    archive_url: str = ""  # e.g. "https://lore.example.org/list/{message_id}/"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    path: str = "digestbot.sqlite3"  # relative to the config file
+    url: str = ""  # a full SQLAlchemy URL wins over path
+
+
+@dataclass(frozen=True, slots=True)
+class SectionRule:
+    key: str
+    title: str = ""
+    enabled: bool = True
+    subject: tuple[str, ...] = ()  # regular expressions, case-insensitive
+    body: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # list tags such as "ann", "patch"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSettings:
+    title: str = "Weekly Meeting: {date}"
+    chair: str = ""
+    chair_address: str = ""
+    summary_words: int = 120
+    strategy: Literal["lexrank", "textrank", "lsa", "luhn", "lead"] = "lexrank"
+    week_starts: Literal["monday", "sunday"] = "monday"
+    call_weekday: str = ""  # e.g. "tuesday": the closing line names the next call
+    call_time: str = "15:00"
+    call_every_weeks: int = 1
+    min_messages: int = 0  # fewer in the period: skip the week, tell the chair
+    sections: tuple[SectionRule, ...] = ()
+    section_order: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ImapSettings:
+    host: str = ""
+    port: int = 0  # 0: 993 for ssl, 143 otherwise
+    tls: TlsMode = "ssl"
+    ca_file: str = ""
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    folders: tuple[str, ...] = ("INBOX",)
+    archive_folders: tuple[str, ...] = ()
+    batch_size: int = 200
+    timeout: float = 30.0
+    idle_seconds: int = 600
+
+    @property
+    def password(self) -> Secret:
+        return Secret(self.password_env or None, self.password_file or None)
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.tls == "ssl" else 143)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    host: str = ""
+    port: int = 0  # 0: 465 for ssl, 587 for starttls, 25 for none
+    tls: TlsMode = "starttls"
+    ca_file: str = ""
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    from_address: str = ""
+    mode: Literal["list", "roster"] = "list"
+    unsubscribe_address: str = ""
+    timeout: float = 30.0
+
+    @property
+    def password(self) -> Secret:
+        return Secret(self.password_env or None, self.password_file or None)
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"ssl": 465, "starttls": 587, "none": 25}[self.tls]
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewSettings:
+    chair_addresses: tuple[str, ...] = ()
+    secret_env: str = ""  # HMAC key for approval tokens
+    secret_file: str = ""
+    require_dkim: bool = False
+    drafts_folder: str = ""  # also APPEND drafts here over IMAP when set
+    send_deadline_hours: int = 48  # after drafting; one reminder when passed
+
+    @property
+    def secret(self) -> Secret:
+        return Secret(self.secret_env or None, self.secret_file or None)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    timezone: str = "UTC"
+    poll_minutes: int = 15
+    draft_cron: str = "0 8 * * tue"
+    remind_cron: str = "0 9 * * *"
+    send_cron: str = "*/30 * * * *"
+    misfire_grace_seconds: int = 3600
+    log_file: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_parts: int = 1000
+    max_header_bytes: int = 256 * 1024
+    max_references: int = 1000
+    max_subject_chars: int = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    config_path: str = ""
+    list: ListSettings = field(default_factory=ListSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    source: ImapSettings = field(default_factory=ImapSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+
+    @property
+    def store_url(self) -> str:
+        if self.store.url:
+            return self.store.url
+        if self.store.path == ":memory:":
+            return "sqlite://"
+        path = Path(self.store.path)
+        if not path.is_absolute() and self.config_path:
+            path = Path(self.config_path).parent / path
+        return f"sqlite:///{path}"
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    """Read, validate and freeze the config file at `path`."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if "config_path" in data:
+        raise ConfigError(f"{path}: unknown key 'config_path'")
+    data["config_path"] = str(path)
+    settings = _build(Settings, data, str(path), "")
+    return _check(settings, str(path))
+
+
+def _check(settings: Settings, where: str) -> Settings:
+    """Cross-field checks that types alone cannot express."""
+    import re
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    for key, name in (("list.timezone", settings.list.timezone), ("schedule.timezone", settings.schedule.timezone)):
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{where}: {key}: unknown timezone {name!r}") from None
+    if settings.digest.summary_words < 10:
+        raise ConfigError(f"{where}: digest.summary_words: must be at least 10")
+    for rule in settings.digest.sections:
+        for pattern in rule.subject + rule.body:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{where}: digest.sections[{rule.key}]: bad pattern {pattern!r}: {exc}") from None
+    if settings.list.archive_url and "{message_id}" not in settings.list.archive_url:
+        raise ConfigError(f"{where}: list.archive_url: must contain {{message_id}}")
+    return settings
+
+
+def _build(cls: type[Any], table: Any, where: str, prefix: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: {prefix.rstrip('.') or 'top level'}: expected a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"{where}: unknown key '{prefix}{key}'")
+    values: dict[str, Any] = {}
+    for name, spec in known.items():
+        if name in table:
+            values[name] = _convert(hints[name], table[name], where, f"{prefix}{name}")
+        elif spec.default is MISSING and spec.default_factory is MISSING:
+            raise ConfigError(f"{where}: missing required key '{prefix}{name}'")
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, where: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if is_dataclass(hint):
+        return _build(hint, value, where, key + ".")
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{where}: {key}: must be one of {choices}, not {value!r}")
+        return value
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where, key)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {key}: expected a list")
+        return tuple(_convert(args[0], v, where, f"{key}[{i}]") for i, v in enumerate(value))
+    return _scalar(hint, value, where, key)
+
+
+def _scalar(hint: Any, value: Any, where: str, key: str) -> Any:
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool):
+        raise ConfigError(f"{where}: {key}: expected an integer, not a boolean")
+    if not isinstance(value, hint):
+        raise ConfigError(f"{where}: {key}: expected {_type_name(hint)}, not {type(value).__name__}")
+    return value
+
+
+def _type_name(hint: Any) -> str:
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(hint, str(hint))
+
+
+def with_store(settings: Settings, url: str) -> Settings:
+    """A copy of `settings` that uses another database (tests, demo)."""
+    return replace(settings, store=replace(settings.store, url=url))

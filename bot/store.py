@@ -1,0 +1,352 @@
+"""The store: every message's raw bytes first, then what the pipeline learns.
+
+SQLAlchemy Core on SQLite by default (any SQLAlchemy URL works), with a schema
+version in `meta` and forward migrations applied on open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from bot.errors import StoreError
+from bot.model import Mail, RawMail
+
+SCHEMA_VERSION = 1
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+messages = sa.Table(
+    "messages", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_id", sa.String(998), nullable=False, unique=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, default="new"),  # new | parsed | flagged
+    sa.Column("flags", sa.Text, nullable=False, default=""),  # space-separated
+    sa.Column("date", sa.DateTime(timezone=True), index=True),
+    sa.Column("subject", sa.Text),
+    sa.Column("from_name", sa.Text),
+    sa.Column("from_addr", sa.Text),
+    sa.Column("in_reply_to", sa.Text),
+    sa.Column("refs", sa.Text),  # space-separated Message-IDs
+    sa.Column("body", sa.Text),
+    sa.Column("attachments", sa.Text),  # JSON list of file names
+)
+message_raw = sa.Table(
+    "message_raw", metadata,
+    sa.Column("message_pk", sa.Integer, sa.ForeignKey("messages.id"), primary_key=True),
+    sa.Column("raw", sa.LargeBinary, nullable=False),
+)
+sync_state = sa.Table(
+    "sync_state", metadata,
+    sa.Column("folder", sa.String(512), primary_key=True),
+    sa.Column("uidvalidity", sa.BigInteger),
+    sa.Column("last_uid", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_poll_at", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+)
+digests = sa.Table(
+    "digests", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("period_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("period_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False, default=1),
+    sa.Column("mail_message_id", sa.String(998), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reminded_at", sa.DateTime(timezone=True)),
+    sa.Column("superseded_by", sa.Integer),
+    sa.Index("ix_digests_period", "period_start", "period_end"),
+)
+digest_revisions = sa.Table(
+    "digest_revisions", metadata,
+    sa.Column("digest_id", sa.Integer, sa.ForeignKey("digests.id"), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("markdown", sa.Text, nullable=False),  # the editable source
+    sa.Column("data", sa.Text, nullable=False),  # the digest as JSON
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+)
+transitions = sa.Table(
+    "transitions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("digest_id", sa.Integer, sa.ForeignKey("digests.id"), nullable=False, index=True),
+    sa.Column("from_state", sa.String(24)),
+    sa.Column("to_state", sa.String(24), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),  # cli | email | scheduler
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+)
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("digest_id", sa.Integer, sa.ForeignKey("digests.id"), primary_key=True),
+    sa.Column("recipient", sa.String(512), primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | sending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+subscribers = sa.Table(
+    "subscribers", metadata,
+    sa.Column("address", sa.String(512), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, default=""),
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("changed_via", sa.String(16), nullable=False, default="cli"),
+)
+used_tokens = sa.Table(
+    "used_tokens", metadata,
+    sa.Column("token", sa.String(128), primary_key=True),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Later schema versions append a function here: it gets a connection at
+# version N-1 and leaves the schema at version N.
+MIGRATIONS: list[Any] = []
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+_ANGLE_ID = re.compile(rb"<([^<>\s]{1,900})>")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def message_id_of(raw: bytes) -> str:
+    """The Message-ID from the header block, or a stable one from the bytes' hash."""
+    head_end = raw.find(b"\n\n")
+    head_end2 = raw.find(b"\r\n\r\n")
+    ends = [e for e in (head_end, head_end2) if e >= 0]
+    head = raw[: min(ends)] if ends else raw[:65536]
+    match = _MESSAGE_ID.search(head)
+    if match:
+        angle = _ANGLE_ID.search(match.group(1))
+        value = angle.group(1) if angle else match.group(1).strip()
+        if value and len(value) < 900 and b" " not in value:
+            return "<" + value.decode("ascii", "replace") + ">"
+    return f"<sha256-{hashlib.sha256(raw).hexdigest()[:40]}@digestbot.invalid>"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The outcome of storing one raw message."""
+
+    pk: int
+    message_id: str
+    new: bool
+    raw: bytes
+
+
+class Store:
+    """Access to the database; one per process, passed down from the CLI."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    # -- messages ---------------------------------------------------------
+
+    def add_raw(self, batch: Sequence[RawMail]) -> list[Stored]:
+        """Store raw bytes keyed by Message-ID; a known id is not stored twice.
+
+        Returns one `Stored` per distinct Message-ID in `batch`, in order.
+        """
+        keyed: dict[str, RawMail] = {}
+        for mail in batch:
+            keyed.setdefault(message_id_of(mail.raw), mail)
+        out: list[Stored] = []
+        with self.engine.begin() as conn:
+            known = self._existing_ids(conn, list(keyed))
+            stamp = now()
+            for mid, mail in keyed.items():
+                if mid in known:
+                    out.append(Stored(known[mid], mid, False, mail.raw))
+                    continue
+                pk = conn.execute(
+                    messages.insert().values(
+                        message_id=mid, sha256=hashlib.sha256(mail.raw).hexdigest(), size=len(mail.raw),
+                        origin=mail.origin, imported_at=stamp, state="new", flags="",
+                    )
+                ).inserted_primary_key[0]
+                conn.execute(message_raw.insert().values(message_pk=pk, raw=mail.raw))
+                out.append(Stored(pk, mid, True, mail.raw))
+        return out
+
+    @staticmethod
+    def _existing_ids(conn: sa.Connection, ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = conn.execute(sa.select(messages.c.message_id, messages.c.id).where(messages.c.message_id.in_(chunk)))
+            found.update({row[0]: row[1] for row in rows})
+        return found
+
+    def raw_of(self, pks: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+        with self.engine.connect() as conn:
+            for start in range(0, len(pks), 500):
+                query = sa.select(message_raw.c.message_pk, message_raw.c.raw).where(
+                    message_raw.c.message_pk.in_(pks[start : start + 500])
+                )
+                for pk, raw in conn.execute(query):
+                    yield pk, raw
+
+    def unparsed(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return list(conn.scalars(sa.select(messages.c.id).where(messages.c.state == "new").order_by(messages.c.id)))
+
+    def save_parsed(self, parsed: Iterable[tuple[int, Mail]]) -> None:
+        rows = [
+            {
+                "pk": pk, "state": "flagged" if mail.flags else "parsed", "flags": " ".join(sorted(mail.flags)),
+                "date": mail.date.astimezone(UTC), "subject": mail.subject, "from_name": mail.from_name, "from_addr": mail.from_addr,
+                "in_reply_to": mail.in_reply_to, "refs": " ".join(mail.references), "body": mail.body,
+                "attachments": json.dumps(list(mail.attachments)),
+            }
+            for pk, mail in parsed
+        ]
+        if not rows:
+            return
+        query = messages.update().where(messages.c.id == sa.bindparam("pk")).values(
+            {k: sa.bindparam(k) for k in rows[0] if k != "pk"}
+        )
+        with self.engine.begin() as conn:
+            conn.execute(query, rows)
+
+    def mails_between(self, start: datetime, end: datetime) -> list[Mail]:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        query = _mail_select().where(messages.c.date >= start, messages.c.date < end).order_by(messages.c.date)
+        with self.engine.connect() as conn:
+            return [_mail_from_row(row) for row in conn.execute(query)]
+
+    def mails_by_ids(self, ids: Iterable[str]) -> list[Mail]:
+        wanted = list(dict.fromkeys(ids))
+        out: list[Mail] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                query = _mail_select().where(messages.c.message_id.in_(wanted[start : start + 500]))
+                out.extend(_mail_from_row(row) for row in conn.execute(query))
+        return out
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(messages.c.state, sa.func.count()).group_by(messages.c.state))
+            by_state = {state: n for state, n in rows}
+        return {
+            "messages": sum(by_state.values()),
+            "parsed": by_state.get("parsed", 0),
+            "flagged": by_state.get("flagged", 0),
+            "unparsed": by_state.get("new", 0),
+        }
+
+    def flagged(self, limit: int = 100) -> list[tuple[str, str, str]]:
+        query = (
+            sa.select(messages.c.message_id, messages.c.origin, messages.c.flags)
+            .where(messages.c.state == "flagged").order_by(messages.c.id).limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(row[0], row[1], row[2]) for row in conn.execute(query)]
+
+    def integrity(self) -> str:
+        """SQLite's own integrity check ("ok" when sound); other databases: "n/a"."""
+        if self.engine.dialect.name != "sqlite":
+            return "n/a"
+        with self.engine.connect() as conn:
+            rows = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check")]
+        return "ok" if rows == ["ok"] else "; ".join(rows[:5])
+
+
+_MAIL_COLUMNS = ("message_id", "subject", "from_name", "from_addr", "date", "in_reply_to", "refs", "body", "attachments", "flags")
+
+
+def _mail_select() -> sa.Select[Any]:
+    return sa.select(*(messages.c[name] for name in _MAIL_COLUMNS)).where(messages.c.state != "new")
+
+
+def _mail_from_row(row: Any) -> Mail:
+    date = row.date if row.date.tzinfo else row.date.replace(tzinfo=UTC)
+    return Mail(
+        message_id=row.message_id, subject=row.subject or "", from_name=row.from_name or "",
+        from_addr=row.from_addr or "", date=date, in_reply_to=row.in_reply_to or None,
+        references=tuple(row.refs.split()) if row.refs else (), body=row.body or "",
+        attachments=tuple(json.loads(row.attachments or "[]")), flags=frozenset(row.flags.split()),
+    )
+
+
+def open_store(url: str) -> Store:
+    """Connect, create or migrate the schema, and return the store."""
+    try:
+        engine = _engine(url)
+        _migrate(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        raise StoreError(f"cannot open store {_safe_url(url)}: {exc.__class__.__name__}: {_first_line(exc)}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot open store {_safe_url(url)}: {exc.strerror}") from None
+    return Store(engine)
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The store holds private mail: owner-only, before SQLite creates it.
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    old_umask = os.umask(0o077)  # the -wal and -shm files are private too
+    try:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+    finally:
+        os.umask(old_umask)
+
+
+def _migrate(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        if not sa.inspect(conn).has_table("meta"):
+            metadata.create_all(conn)
+            conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            return
+        version = int(conn.scalar(sa.select(meta.c.value).where(meta.c.key == "schema_version")) or 0)
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"store schema version {version} is newer than this digestbot ({SCHEMA_VERSION})")
+        for step in MIGRATIONS[version - 1 :]:
+            step(conn)
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else ""
