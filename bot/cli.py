@@ -94,7 +94,8 @@ def draft(ctx: Context, week_of: Any, since: Any, until: Any, fmt: str, output: 
 
     settings = ctx.settings
     start, end = period_for(settings, week_of=week_of, since=since, until=until)
-    digest = build_digest(ctx.store(), settings, start, end)
+    title_date = week_of.date() if week_of else None
+    digest = build_digest(ctx.store(), settings, start, end, title_date=title_date)
     _emit(_render(settings, digest, fmt), output)
 
 
@@ -119,7 +120,7 @@ def demo(fmt: str) -> None:
         store = open_store(settings.store_url)
         ingest(store, open_source(demo_mailbox()), settings.limits)
         start, end = period_for(settings, week_of=_demo_week(), since=None, until=None)
-        digest = build_digest(store, settings, start, end)
+        digest = build_digest(store, settings, start, end, title_date=_demo_week().date())
         store.engine.dispose()
     _emit(_render(settings, digest, fmt), None)
 

@@ -1,0 +1,356 @@
+"""The render stage: a `Digest` as text, Markdown, HTML, JSON or a MIME mail.
+
+Python prepares one plain dict (the public JSON structure plus a few display
+fields); the Jinja2 templates in `templates/` hold all of the layout. Every
+string that came from mail is flattened to one clean line first, so no format
+can be broken out of (headers, Markdown blocks, HTML). Nothing reads the clock:
+the same digest always renders to the same bytes, so golden files can compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import yaml
+
+from bot.errors import RenderError
+from bot.model import Digest, Item, Section
+from bot.resources import templates_dir
+
+FORMATS = ("text", "html", "markdown", "json", "eml")
+WIDTH = 72
+AOB = "aob"
+
+_TEMPLATES = {"text": "digest.txt.j2", "markdown": "digest.md.j2", "html": "digest.html.j2"}
+# English names on purpose: strftime's %A/%B follow the process locale.
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July",
+           "August", "September", "October", "November", "December")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# C0/C1 controls, Unicode line/paragraph separators and lone surrogates: each can
+# end a header line, split a Markdown block or fail to encode.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~!&])")
+_MD_LINE_START = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    archive_url: str = ""  # with {message_id}, e.g. "https://lists.example.org/r/{message_id}"
+    from_address: str = "digestbot@localhost"
+    to_address: str = ""
+    reply_to: str = ""
+    message_id: str = ""  # of the digest mail; derived from list and period if empty
+    subject_prefix: str = ""  # e.g. "[driftwood-devel]"; "[list_name]" if empty
+
+
+def thread_url(message_id: str, archive_url: str) -> str:
+    """The archive page of one message, or "" when there is no archive."""
+    bare = message_id.strip().strip("<>")
+    if not archive_url or not bare:
+        return ""
+    # "/" and "?" in a Message-ID must not become path or query syntax.
+    quoted = quote(bare, safe="@")
+    if "{message_id}" in archive_url:
+        return archive_url.replace("{message_id}", quoted)
+    return archive_url.rstrip("/") + "/" + quoted
+
+
+def digest_subject(digest: Digest, options: RenderOptions) -> str:
+    """"[list] Weekly Meeting: 2014-08-20 (18–24 Aug 2014)"."""
+    prefix = options.subject_prefix or (f"[{digest.list_name}]" if digest.list_name else "")
+    label = _period_label(digest.period_start, digest.period_end)
+    return _clean(f"{prefix} {digest.title} ({label})")
+
+
+def digest_to_dict(digest: Digest, options: RenderOptions) -> dict[str, Any]:
+    """The public JSON structure; every string in it is one clean line."""
+    sections = _ordered_sections(digest)
+    return {
+        "title": _clean(digest.title),
+        "list": _clean(digest.list_name),
+        "period": {"start": digest.period_start.isoformat(), "end": digest.period_end.isoformat()},
+        "chair": _clean(digest.chair),
+        "attendees": [_clean(name) for name in digest.attendees],
+        "agenda": [_clean(item.title) for section in sections for item in section.items],
+        "sections": [
+            {"key": section.key, "title": _clean(section.title),
+             "threads": [_item_dict(item, options.archive_url) for item in section.items]}
+            for section in sections
+        ],
+        "stats": _stats(digest, sections),
+        "next_call": digest.next_call.isoformat() if digest.next_call else None,
+    }
+
+
+def render(digest: Digest, fmt: str, options: RenderOptions) -> str:
+    if fmt == "json":
+        return json.dumps(digest_to_dict(digest, options), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "eml":
+        return build_email(digest, options).as_bytes().decode("utf-8")
+    if fmt not in _TEMPLATES:
+        raise RenderError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    view = _view(digest, options)
+    extra = {"front_matter": _front_matter(view)} if fmt == "markdown" else {}
+    out = _environment().get_template(_TEMPLATES[fmt]).render(d=view, **extra)
+    return _inline_css(out) if fmt == "html" else _tidy(out)
+
+
+def build_email(digest: Digest, options: RenderOptions, *,
+                extra_headers: Mapping[str, str] | None = None) -> EmailMessage:
+    """A multipart/alternative mail (text and HTML) with sanitized headers."""
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = _header(options.from_address)
+    if options.to_address:
+        msg["To"] = _header(options.to_address)
+    if options.reply_to:
+        msg["Reply-To"] = _header(options.reply_to)
+    msg["Subject"] = _header(digest_subject(digest, options))
+    msg["Date"] = format_datetime(digest.period_end)  # not now(): the mail must be reproducible
+    msg["Message-ID"] = _message_id(digest, options)
+    for name, value in (extra_headers or {}).items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise RenderError(f"not a valid header name: {name!r}")
+        del msg[name]  # the caller may override, e.g. Date at send time
+        msg[name] = _header(value)
+    text, html = render(digest, "text", options), render(digest, "html", options)
+    # Quoted-printable keeps the mail 7-bit clean whatever the summaries hold.
+    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # A boundary from the content, not random, so the bytes are stable; "=_" cannot
+    # start a quoted-printable line, so it never collides with the parts.
+    msg.set_boundary("=_digest_" + hashlib.sha256((text + html).encode()).hexdigest()[:32])
+    return msg
+
+
+def _clean(text: str) -> str:
+    """One line: unsafe characters become spaces, runs of space collapse."""
+    return " ".join(_UNSAFE.sub(" ", text).split())
+
+
+def _header(text: str) -> str:
+    # The email package decodes "=?charset?q?...?=" in values it is given, which
+    # would let a subject smuggle in an encoded newline; break every such opener.
+    return _clean(text).replace("=?", "= ?")
+
+
+def _message_id(digest: Digest, options: RenderOptions) -> str:
+    if options.message_id:
+        return "<" + _header(options.message_id).strip("<>").replace(" ", "") + ">"
+    domain = parseaddr(options.from_address)[1].rpartition("@")[2]
+    start, end = digest.period_start, digest.period_end
+    name = _token(digest.list_name) or "list"
+    return f"<digest-{name}-{start:%Y%m%d}-{end:%Y%m%d}@{_token(domain) or 'localhost'}>"
+
+
+def _token(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.")
+
+
+def _ordered_sections(digest: Digest) -> list[Section]:
+    # Any other business closes the minutes, whatever order the sections came in.
+    return sorted(digest.sections, key=lambda section: section.key == AOB)
+
+
+def _item_dict(item: Item, archive_url: str) -> dict[str, Any]:
+    links = _item_links(item, archive_url)
+    return {
+        "subject": _clean(item.title),
+        "url": links[0] if links else "",
+        "message_ids": [_clean(mid) for mid in item.message_ids],
+        "participants": [_clean(name) for name in item.participants],
+        "message_count": item.message_count,
+        "summary": [{"text": _clean(s.text), "message_id": _clean(s.message_id), "author": _clean(s.author)}
+                    for s in item.summary],
+        "actions": [_clean(action) for action in item.actions],
+        "note": _clean(item.note),
+        "continued": item.continued,
+    }
+
+
+def _item_links(item: Item, archive_url: str) -> list[str]:
+    """The item's own URL if set, then each thread's root message."""
+    urls = [item.url, *(thread_url(t.root_id, archive_url) for t in item.threads)]
+    return [_clean(url) for url in dict.fromkeys(urls) if url]
+
+
+def _stats(digest: Digest, sections: list[Section]) -> dict[str, int]:
+    items = [item for section in sections for item in section.items]
+    counted = {
+        "messages": sum(item.message_count for item in items),
+        "threads": sum(len(item.threads) for item in items),
+        "participants": len({name for item in items for name in item.participants}),
+    }
+    return {**counted, **{key: int(value) for key, value in digest.stats.items()}}
+
+
+def _view(digest: Digest, options: RenderOptions) -> dict[str, Any]:
+    """The JSON structure plus what the templates display but JSON need not carry."""
+    view = digest_to_dict(digest, options)
+    items = [item for section in _ordered_sections(digest) for item in section.items]
+    entries = [entry for section in view["sections"] for entry in section["threads"]]
+    for number, (item, entry) in enumerate(zip(items, entries, strict=True), start=1):
+        entry["title"] = entry["subject"] or "(no subject)"
+        entry["anchor"] = f"item-{number}"
+        entry["links"] = [{"ref": f"thread-{number}" + (f"-{k}" if k > 1 else ""),
+                           "label": "thread" + (f" {k}" if k > 1 else ""), "url": url}
+                          for k, url in enumerate(_item_links(item, options.archive_url), start=1)]
+        entry["count_label"] = _plural(entry["message_count"], "message")
+        entry["paragraphs"] = _paragraphs(entry["summary"], options.archive_url)
+        entry["action_lines"] = [a if a.lower().startswith("action:") else f"Action: {a}"
+                                 for a in entry["actions"] if a]
+    for section in view["sections"]:
+        section["title"] = section["title"] or section["key"]
+    view["sections"] = [section for section in view["sections"] if section["threads"]]
+    view["subject"] = digest_subject(digest, options)
+    view["period_label"] = _period_label(digest.period_start, digest.period_end)
+    view["last_day"] = _last_day(digest.period_start, digest.period_end)
+    view["attendee_line"] = _join(_attendees(view["chair"], view["attendees"]))
+    view["next_call_line"] = _long_date(digest.next_call) if digest.next_call else ""
+    view["stats_line"] = _stats_line(view["stats"])
+    return view
+
+
+def _paragraphs(summary: list[dict[str, str]], archive_url: str) -> list[dict[str, str]]:
+    """Consecutive sentences by one author become one paragraph led by the name."""
+    paragraphs: list[dict[str, str]] = []
+    for sentence in summary:
+        if not sentence["text"]:
+            continue
+        if paragraphs and paragraphs[-1]["author"] == sentence["author"]:
+            paragraphs[-1]["text"] += " " + sentence["text"]
+        else:
+            url = thread_url(sentence["message_id"], archive_url)
+            paragraphs.append({"author": sentence["author"], "text": sentence["text"], "url": url})
+    return paragraphs
+
+
+def _attendees(chair: str, attendees: list[str]) -> list[str]:
+    # The chair leads the list even on a week they did not write.
+    others = [name for name in attendees if name and name != chair]
+    return [f"{chair} (chair)", *others] if chair else others
+
+
+def _join(names: list[str]) -> str:
+    """"A", "A and B", "A, B and C": the way the reference minutes list people."""
+    if len(names) < 2:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _stats_line(stats: dict[str, int]) -> str:
+    parts = (_plural(stats["messages"], "message"), _plural(stats["threads"], "thread"),
+             _plural(stats["participants"], "participant"))
+    return "{} in {} from {}.".format(*parts)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
+
+
+def _last_day(start: datetime, end: datetime) -> date:
+    # The period is [start, end): an end at midnight means the day before.
+    if end > start and end.time() == time(0):
+        return (end - timedelta(days=1)).date()
+    return end.date()
+
+
+def _period_label(start: datetime, end: datetime) -> str:
+    """"18–24 Aug 2014", "28 Jul – 3 Aug 2014" or "29 Dec 2014 – 4 Jan 2015"."""
+    first, last = start.date(), _last_day(start, end)
+    if first >= last:
+        return _short_date(last)
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first.day}–{_short_date(last)}"
+    if first.year == last.year:
+        return f"{first.day} {_MONTHS[first.month - 1][:3]} – {_short_date(last)}"
+    return f"{_short_date(first)} – {_short_date(last)}"
+
+
+def _short_date(day: date) -> str:
+    return f"{day.day} {_MONTHS[day.month - 1][:3]} {day.year}"
+
+
+def _long_date(moment: datetime) -> str:
+    return f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+
+
+def _front_matter(view: dict[str, Any]) -> str:
+    """YAML like the reference minutes; safe_dump quotes whatever a subject holds."""
+    slug = re.sub(r"[^a-z0-9]+", "-", view["title"].lower()).strip("-")
+    data = {
+        "updated": view["last_day"],
+        "author": {"name": view["chair"] or "digestbot"},
+        "subject": view["title"],
+        "permalink": slug or f"digest-{view['last_day']:%Y-%m-%d}",
+        "description": ": ".join(filter(None, [view["period_label"], ", ".join(view["agenda"])])),
+    }
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        # Escaping is on for everything but the two plain-text formats: fail safe.
+        autoescape=lambda name: not (name or "").endswith((".txt.j2", ".md.j2")),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(wrap=_wrap, heading=_heading, md=_md, md_wrap=_md_wrap)
+    return env
+
+
+def _wrap(text: str, indent: str = "", hang: str = "") -> str:
+    # URLs must stay whole to stay clickable, so long words overflow instead.
+    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=hang,
+                         break_long_words=False, break_on_hyphens=False)
+
+
+def _heading(text: str, rule: str = "-", over: bool = False) -> str:
+    lines = _wrap(text).splitlines() or [""]
+    line = rule * min(WIDTH, max(len(part) for part in lines))
+    return "\n".join([line] * over + lines + [line])
+
+
+def _md(text: str) -> str:
+    """Markdown-escape mail text so it stays text: no links, HTML or blocks."""
+    return _md_line_start(_MD_SPECIAL.sub(r"\\\1", text))
+
+
+def _md_line_start(line: str) -> str:
+    # "-", "+", "=" or "1." at the start of a line would open a list or a heading.
+    return _MD_LINE_START.sub(lambda m: "\\" + m[1] if m[1] else f"{m[2]}\\{m[3]}", line)
+
+
+def _md_wrap(text: str) -> str:
+    return "\n".join(_md_line_start(line) for line in _wrap(text).splitlines())
+
+
+def _tidy(text: str) -> str:
+    """No trailing spaces, at most one blank line in a row, one final newline."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n") + "\n"
+
+
+def _inline_css(html: str) -> str:
+    import css_inline  # imported here: only HTML output needs it
+
+    # keep_at_rules keeps the dark-scheme @media block in <head>; the rest is inlined.
+    inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+    return str(inliner.inline(html))
