@@ -28,7 +28,7 @@ _NAME = _CAP + r"[\w.'&-]*"
 
 # Lines after which nothing is the author's: signature, quoted original, footers.
 _CUT = re.compile(
-    r"(?:--|_{20,}|-{2,} ?(?:Original Message|Ursprüngliche Nachricht|Message d'origine"
+    r"(?:--|_{20,}|-{5,} next part -{5,}|-{2,} ?(?:Original Message|Ursprüngliche Nachricht|Message d'origine"
     r"|Mensaje original) ?-{2,}|To unsubscribe(?:,| from| send| e-?mail| visit| click).*"
     r"|For additional commands, e-mail:.*"
     r"|You received this message because you are subscribed to the Google Groups.*"
@@ -75,8 +75,8 @@ _NOISE = re.compile(
     r"|(?:ERROR|WARN(?:ING)?|INFO|DEBUG|TRACE|FATAL|SEVERE)(?::|\s+[\[(-])"
     r"|\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) |(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov"
     r"|Dec) +\d{1,2} \d{2}:\d{2}:\d{2}|\d{1,3}(?:\.\d{1,3}){3} \S+ \S+ \["
-    r"|at (?:[\w$<>]+\.)+[\w$<>]+\(|(?:[\w$]+\.){2,}[\w$<>]+(?:\(.*)?:?$|[\w$]+\.[a-z]{1,5}:\d+\)$|[\w.$]+\(.*\)$"
-    r"|[A-Za-z_][\w.]*(?:\[[^\]]*\])? = \S|\[(?:cid|image):[^\]]*\]\S*$|\[https?://|Caused by: |\.\.\. \d+ more$|Exception in thread "
+    r"|at (?:[\w$<>]+\.)+[\w$<>]+\(|(?:[\w$]+\.){2,}(?:[A-Z][\w$<>]*$|[\w$<>]+\()|[\w$]+\.[a-z]{1,5}:\d+\)$|[\w.$]+\(.*\)$"
+    r"|\[(?:cid|image):[^\]]*\]\S*$|\[https?://|Caused by: |\.\.\. \d+ more$|Exception in thread "
     r"|(?:[a-z]\w*\.)+[A-Z]\w*(?:Exception|Error)\b|[$%] \S|[\w.-]+@[\w.-]+:\S*[$#] "
     r"|C:\\\S*>|# ?[a-z][\w.-]* |#include\b|(?:import|package) [\w.]+(?:\.\*)?;$|(?:def|class) \w+.*:$"
     r"|-----(?:BEGIN|END) PGP SIGNED MESSAGE-----|Hash: \w+$"
@@ -161,7 +161,8 @@ def _is_code(raw: str, line: str) -> bool:
 
 
 def _is_lone_token(line: str) -> bool:
-    return " " not in line and any(c in line for c in "/\\=%_$#@.()[]{}<>|&")
+    token = line.rstrip(".,!?:;")
+    return " " not in token and any(c in token for c in "/\\=%_$#@.()[]{}<>|&")
 
 
 def _next(lines: list[str], i: int) -> str:

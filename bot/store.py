@@ -119,6 +119,8 @@ used_tokens = sa.Table(
     "used_tokens", metadata,
     sa.Column("token", sa.String(128), primary_key=True),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=False),
+    # The reply that used it: the same reply polled twice is not a replay.
+    sa.Column("message_id", sa.String(998), nullable=False, default=""),
 )
 
 # Later schema versions append a function here: it gets a connection at
