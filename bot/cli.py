@@ -87,8 +87,11 @@ def import_(ctx: Context, paths: tuple[Path, ...]) -> None:
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Day after the period (exclusive).")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
+@click.option("--save", is_flag=True, help="Store the draft for review (see `digestbot review`).")
+@click.option("--notify", is_flag=True, help="Store the draft and email it to the chair for review.")
 @pass_context
-def draft(ctx: Context, week_of: Any, since: Any, until: Any, fmt: str, output: Path | None) -> None:
+def draft(ctx: Context, week_of: Any, since: Any, until: Any, fmt: str, output: Path | None,
+          save: bool, notify: bool) -> None:
     """Draft the digest of a week (or any period) from the store."""
     from bot.digest import build_digest, period_for
 
@@ -96,10 +99,281 @@ def draft(ctx: Context, week_of: Any, since: Any, until: Any, fmt: str, output: 
     start, end = period_for(settings, week_of=week_of, since=since, until=until)
     title_date = week_of.date() if week_of else None
     digest = build_digest(ctx.store(), settings, start, end, title_date=title_date)
+    if save or notify:
+        _store_draft(ctx, digest, notify=notify, fmt=fmt, output=output)
+        return
     _emit(_render(settings, digest, fmt), output)
 
 
 # -- more commands are added below this line ---------------------------------
+
+
+# -- review and delivery: bot/review*.py, bot/send*.py -------------------------
+
+
+def _actor() -> str:
+    """Who typed the command, for the transitions record."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _store_draft(ctx: Context, digest: Any, *, notify: bool, fmt: str, output: Path | None) -> None:
+    from bot.review import store_draft
+
+    settings, store = ctx.settings, ctx.store()
+    info = store_draft(store, settings, digest, _actor(), "cli")
+    if output is not None:
+        _emit(_render(settings, digest, fmt), output)
+    superseded = f"; it supersedes #{', #'.join(map(str, info.superseded))}" if info.superseded else ""
+    click.echo(f"stored draft #{info.id} (revision {info.revision}): {info.subject}{superseded}")
+    if notify:
+        from bot.review_mail import chair_addresses
+        from bot.review_notify import request_review
+
+        request_review(store, settings, info.id, actor=_actor(), via="cli")
+        click.echo(f"review mail sent to {', '.join(chair_addresses(settings))}")
+
+
+@cli.command("review")
+@click.argument("digest_id", type=int, required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_context
+def review_cmd(ctx: Context, digest_id: int | None, fmt: str) -> None:
+    """List the drafts (id, period, state, revision, size, age), or the history of one."""
+    import json
+
+    from bot.review_view import draft_detail, drafts_data, drafts_table
+
+    rows = drafts_data(ctx.store())
+    if digest_id is not None:
+        rows = [row for row in rows if row["id"] == digest_id]
+        if not rows:
+            from bot.errors import ReviewError
+
+            raise ReviewError(f"no draft #{digest_id}")
+    if fmt == "json":
+        _emit(json.dumps(rows if digest_id is None else rows[0], indent=2, ensure_ascii=False) + "\n", None)
+    else:
+        _emit(draft_detail(rows[0]) if digest_id is not None else drafts_table(rows), None)
+
+
+@cli.command("show")
+@click.argument("digest_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["text", "html", "markdown", "json", "eml"]), default="text",
+              show_default=True)
+@click.option("--revision", "number", type=int, help="An earlier revision (default: the current one).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")
+@pass_context
+def show_cmd(ctx: Context, digest_id: int, fmt: str, number: int | None, output: Path | None) -> None:
+    """Print a stored draft as subscribers would get it."""
+    from bot.review_view import show
+
+    _emit(show(ctx.store(), ctx.settings, digest_id, fmt, number), output)
+
+
+@cli.command("edit")
+@click.argument("digest_id", type=int)
+@click.option("--notify", is_flag=True, help="Mail the new revision to the chair for approval.")
+@pass_context
+def edit_cmd(ctx: Context, digest_id: int, notify: bool) -> None:
+    """Edit a draft's Markdown in $EDITOR; the result is stored as a new revision."""
+    from bot import review
+    from bot.review_view import run_editor
+
+    store = ctx.store()
+    current = review.revision(store, digest_id)
+    text = run_editor(current.parts.markdown, f"{digest_id}-r{current.revision}")
+    if text.strip() == current.parts.markdown.strip():
+        click.echo(f"#{digest_id}: no change")
+        return
+    moved = review.edit(store, digest_id, text, _actor(), "cli", revision_seen=current.revision)
+    click.echo(f"#{digest_id}: revision {moved.revision} stored; it is {moved.state} and needs approval")
+    if notify:
+        from bot.review_notify import request_review
+
+        request_review(store, ctx.settings, digest_id, actor=_actor(), via="cli")
+        click.echo(f"#{digest_id}: review mail for revision {moved.revision} sent")
+
+
+@cli.command("approve")
+@click.argument("digest_id", type=int)
+@pass_context
+def approve_cmd(ctx: Context, digest_id: int) -> None:
+    """Approve a draft (its current revision) for sending."""
+    from bot import review
+
+    moved = review.approve(ctx.store(), digest_id, _actor(), "cli")
+    click.echo(f"#{digest_id}: revision {moved.revision} approved; `digestbot send` delivers it")
+
+
+@cli.command("reject")
+@click.argument("digest_id", type=int)
+@click.option("--reason", required=True, help="Why; recorded with the rejection.")
+@pass_context
+def reject_cmd(ctx: Context, digest_id: int, reason: str) -> None:
+    """Reject a draft; it will never be sent."""
+    from bot import review
+
+    review.reject(ctx.store(), digest_id, _actor(), "cli", reason)
+    click.echo(f"#{digest_id}: rejected")
+
+
+@cli.command("notify")
+@click.argument("digest_id", type=int)
+@pass_context
+def notify_cmd(ctx: Context, digest_id: int) -> None:
+    """Mail a stored draft to the chair for review (again)."""
+    from bot.review_notify import request_review
+
+    moved = request_review(ctx.store(), ctx.settings, digest_id, actor=_actor(), via="cli")
+    click.echo(f"#{digest_id}: review mail for revision {moved.revision} sent")
+
+
+@cli.command("send")
+@pass_context
+def send_cmd(ctx: Context) -> None:
+    """Send every approved digest not sent yet (and finish an interrupted send)."""
+    from bot.send import send_approved
+
+    for line in send_approved(ctx.store(), ctx.settings, via="cli").lines():
+        click.echo(line)
+
+
+@cli.command("remind")
+@pass_context
+def remind_cmd(ctx: Context) -> None:
+    """Remind the chair, once, of drafts still unapproved after the send deadline."""
+    from bot.review_notify import send_reminders
+
+    reminded = send_reminders(ctx.store(), ctx.settings)
+    click.echo(f"reminded the chair of #{', #'.join(map(str, reminded))}" if reminded else "no reminder due")
+
+
+@cli.group("subscribers")
+def subscribers_cmd() -> None:
+    """The roster that gets the digest when smtp.mode = "roster"."""
+
+
+@subscribers_cmd.command("add")
+@click.argument("address")
+@click.option("--name", default="", help="Display name.")
+@pass_context
+def subscribers_add(ctx: Context, address: str, name: str) -> None:
+    from bot.send_roster import add, normalize
+
+    click.echo(f"{normalize(address)}: {'subscribed' if add(ctx.store(), address, name) else 'already subscribed'}")
+
+
+@subscribers_cmd.command("remove")
+@click.argument("address")
+@pass_context
+def subscribers_remove(ctx: Context, address: str) -> None:
+    from bot.send_roster import normalize, remove
+
+    click.echo(f"{normalize(address)}: {'unsubscribed' if remove(ctx.store(), address) else 'not subscribed'}")
+
+
+@subscribers_cmd.command("list")
+@click.option("--all", "everyone", is_flag=True, help="Include those who unsubscribed.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_context
+def subscribers_list(ctx: Context, everyone: bool, fmt: str) -> None:
+    import json
+
+    from bot.send_roster import members
+
+    people = members(ctx.store(), include_inactive=everyone)
+    if fmt == "json":
+        data = [{"address": p.address, "name": p.name, "active": p.active, "changed_via": p.changed_via,
+                 "changed_at": p.changed_at.isoformat()} for p in people]
+        _emit(json.dumps(data, indent=2, ensure_ascii=False) + "\n", None)
+        return
+    for p in people:
+        click.echo(p.display + ("" if p.active else f"  (unsubscribed via {p.changed_via})"))
+    click.echo(f"{sum(p.active for p in people)} active subscriber(s)", err=True)
+
+
+@cli.command()
+@click.option("--watch", is_flag=True, help="Stay connected and fetch mail as it arrives (IMAP IDLE, else polling).")
+@click.option("--folder", "folders", multiple=True, metavar="NAME", help="Poll only this folder (repeatable).")
+@pass_context
+def poll(ctx: Context, watch: bool, folders: tuple[str, ...]) -> None:
+    """Fetch what is new in the IMAP folders into the store; print a one-line summary."""
+    # Only bot.imap here: a nothing-new poll must not import SQLAlchemy or the parser.
+    from bot.imap import PollReport
+    from bot.imap import poll as poll_imap
+
+    def show(report: PollReport) -> bool:
+        if any(f.fetched or f.resynced for f in report.folders) or not shown:
+            click.echo(report.line())
+            shown.append(True)
+        return True
+
+    shown: list[bool] = []
+    report = poll_imap(ctx.settings, watch=watch, folders=folders, on_cycle=show if watch else None)
+    if not watch:
+        click.echo(report.line())
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_context
+def status(ctx: Context, fmt: str) -> None:
+    """Last poll per folder, messages stored and flagged, pending drafts, store integrity."""
+    import json
+
+    data = _status(ctx.settings, ctx.store())
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+        return
+    counts, drafts = data["messages"], data["drafts_pending"]
+    click.echo(f"store: {data['store']} (integrity {data['integrity']})")
+    click.echo(f"messages: {counts['messages']} stored, {counts['flagged']} flagged, {counts['unparsed']} unparsed")
+    click.echo(f"drafts pending: {drafts['total']} "
+               f"({', '.join(f'{n} {state}' for state, n in drafts.items() if state != 'total')})")
+    for folder in data["folders"]:
+        when = folder["last_poll_at"] or "never"
+        line = f"{folder['folder']}: last poll {when}, last UID {folder['last_uid']}"
+        click.echo(line + (f"; last error: {folder['last_error']}" if folder["last_error"] else ""))
+
+
+PENDING_DRAFT_STATES = ("drafted", "awaiting", "approved")
+
+
+def _status(settings: Settings, store: Store) -> dict[str, Any]:
+    import re
+
+    import sqlalchemy as sa
+
+    from bot.store import digests
+    from bot.syncstate import open_sync_state
+
+    state = open_sync_state(settings.store_url, store)
+    known = {s.folder: s for s in state.all()}
+    state.close()
+    names = dict.fromkeys((*settings.source.folders, *settings.source.archive_folders, *known))
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(digests.c.state, sa.func.count()).where(
+            digests.c.state.in_(PENDING_DRAFT_STATES)).group_by(digests.c.state))
+        pending = {s: 0 for s in PENDING_DRAFT_STATES} | {s: n for s, n in rows}
+    folders = []
+    for name in names:
+        s = known.get(name)
+        folders.append({
+            "folder": name, "uidvalidity": s.uidvalidity if s else None, "last_uid": s.last_uid if s else 0,
+            "last_poll_at": s.last_poll_at.isoformat(timespec="seconds") if s and s.last_poll_at else None,
+            "last_error": s.last_error if s else None,
+        })
+    counts = store.counts()
+    return {
+        "store": re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", settings.store_url),  # no database password
+        "integrity": store.integrity(), "messages": counts, "flagged": counts["flagged"],
+        "drafts_pending": {**pending, "total": sum(pending.values())}, "folders": folders,
+    }
 
 
 @cli.command()

@@ -1,10 +1,9 @@
 """The render stage: a `Digest` as text, Markdown, HTML, JSON or a MIME mail.
 
-Python prepares one plain dict (the public JSON structure plus a few display
-fields); the Jinja2 templates in `templates/` hold all of the layout. Every
-string that came from mail is flattened to one clean line first, so no format
-can be broken out of (headers, Markdown blocks, HTML). Nothing reads the clock:
-the same digest always renders to the same bytes, so golden files can compare.
+Python prepares one plain dict (the JSON structure plus display fields); the
+Jinja2 templates in `templates/` hold the layout. Every string from mail is made
+one clean line first, so it cannot break out of a header, a Markdown block or
+HTML. Nothing reads the clock: a digest always renders to the same bytes.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Su
 # C0/C1 controls, Unicode line/paragraph separators and lone surrogates: each can
 # end a header line, split a Markdown block or fail to encode.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~!&])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")  # emphasis, code, links, HTML, headings, tables, entities
 _MD_LINE_START = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext
 
@@ -87,7 +86,7 @@ def digest_to_dict(digest: Digest, options: RenderOptions) -> dict[str, Any]:
         "attendees": [_clean(name) for name in digest.attendees],
         "agenda": [_clean(item.title) for section in sections for item in section.items],
         "sections": [
-            {"key": section.key, "title": _clean(section.title),
+            {"key": section.key, "title": _clean(section.title) or section.key,
              "threads": [_item_dict(item, options.archive_url) for item in section.items]}
             for section in sections
         ],
@@ -103,9 +102,7 @@ def render(digest: Digest, fmt: str, options: RenderOptions) -> str:
         return build_email(digest, options).as_bytes().decode("utf-8")
     if fmt not in _TEMPLATES:
         raise RenderError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    view = _view(digest, options)
-    extra = {"front_matter": _front_matter(view)} if fmt == "markdown" else {}
-    out = _environment().get_template(_TEMPLATES[fmt]).render(d=view, **extra)
+    out = _environment().get_template(_TEMPLATES[fmt]).render(d=_view(digest, options))
     return _inline_css(out) if fmt == "html" else _tidy(out)
 
 
@@ -113,7 +110,7 @@ def build_email(digest: Digest, options: RenderOptions, *,
                 extra_headers: Mapping[str, str] | None = None) -> EmailMessage:
     """A multipart/alternative mail (text and HTML) with sanitized headers."""
     msg = EmailMessage(policy=policy.SMTP)
-    msg["From"] = _header(options.from_address)
+    msg["From"] = _header(options.from_address or "digestbot@localhost")
     if options.to_address:
         msg["To"] = _header(options.to_address)
     if options.reply_to:
@@ -121,11 +118,6 @@ def build_email(digest: Digest, options: RenderOptions, *,
     msg["Subject"] = _header(digest_subject(digest, options))
     msg["Date"] = format_datetime(digest.period_end)  # not now(): the mail must be reproducible
     msg["Message-ID"] = _message_id(digest, options)
-    for name, value in (extra_headers or {}).items():
-        if not _HEADER_NAME.fullmatch(name):
-            raise RenderError(f"not a valid header name: {name!r}")
-        del msg[name]  # the caller may override, e.g. Date at send time
-        msg[name] = _header(value)
     text, html = render(digest, "text", options), render(digest, "html", options)
     # Quoted-printable keeps the mail 7-bit clean whatever the summaries hold.
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -133,6 +125,12 @@ def build_email(digest: Digest, options: RenderOptions, *,
     # A boundary from the content, not random, so the bytes are stable; "=_" cannot
     # start a quoted-printable line, so it never collides with the parts.
     msg.set_boundary("=_digest_" + hashlib.sha256((text + html).encode()).hexdigest()[:32])
+    for name, value in (extra_headers or {}).items():
+        # The MIME structure is ours; anything else may be added or overridden (Date at send time).
+        if not _HEADER_NAME.fullmatch(name) or name.lower().startswith(("content-", "mime-version")):
+            raise RenderError(f"not a header digestbot can set: {name!r}")
+        del msg[name]
+        msg[name] = _header(value)
     return msg
 
 
@@ -148,16 +146,13 @@ def _header(text: str) -> str:
 
 
 def _message_id(digest: Digest, options: RenderOptions) -> str:
-    if options.message_id:
-        return "<" + _header(options.message_id).strip("<>").replace(" ", "") + ">"
-    domain = parseaddr(options.from_address)[1].rpartition("@")[2]
+    given = _header(options.message_id).strip("<>").replace(" ", "")
+    if given:
+        return f"<{given}>"
+    name, domain = (re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.")
+                    for text in (digest.list_name, parseaddr(options.from_address)[1].rpartition("@")[2]))
     start, end = digest.period_start, digest.period_end
-    name = _token(digest.list_name) or "list"
-    return f"<digest-{name}-{start:%Y%m%d}-{end:%Y%m%d}@{_token(domain) or 'localhost'}>"
-
-
-def _token(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.")
+    return f"<digest-{name or 'list'}-{start:%Y%m%d}-{end:%Y%m%d}@{domain or 'localhost'}>"
 
 
 def _ordered_sections(digest: Digest) -> list[Section]:
@@ -175,7 +170,7 @@ def _item_dict(item: Item, archive_url: str) -> dict[str, Any]:
         "message_count": item.message_count,
         "summary": [{"text": _clean(s.text), "message_id": _clean(s.message_id), "author": _clean(s.author)}
                     for s in item.summary],
-        "actions": [_clean(action) for action in item.actions],
+        "actions": [text for text in map(_clean, item.actions) if text],
         "note": _clean(item.note),
         "continued": item.continued,
     }
@@ -194,7 +189,7 @@ def _stats(digest: Digest, sections: list[Section]) -> dict[str, int]:
         "threads": sum(len(item.threads) for item in items),
         "participants": len({name for item in items for name in item.participants}),
     }
-    return {**counted, **{key: int(value) for key, value in digest.stats.items()}}
+    return {**counted, **digest.stats}  # the digest's own counts win
 
 
 def _view(digest: Digest, options: RenderOptions) -> dict[str, Any]:
@@ -208,19 +203,15 @@ def _view(digest: Digest, options: RenderOptions) -> dict[str, Any]:
         entry["links"] = [{"ref": f"thread-{number}" + (f"-{k}" if k > 1 else ""),
                            "label": "thread" + (f" {k}" if k > 1 else ""), "url": url}
                           for k, url in enumerate(_item_links(item, options.archive_url), start=1)]
-        entry["count_label"] = _plural(entry["message_count"], "message")
         entry["paragraphs"] = _paragraphs(entry["summary"], options.archive_url)
-        entry["action_lines"] = [a if a.lower().startswith("action:") else f"Action: {a}"
-                                 for a in entry["actions"] if a]
-    for section in view["sections"]:
-        section["title"] = section["title"] or section["key"]
+        entry["action_lines"] = [a if a.lower().startswith("action:") else f"Action: {a}" for a in entry["actions"]]
     view["sections"] = [section for section in view["sections"] if section["threads"]]
     view["subject"] = digest_subject(digest, options)
     view["period_label"] = _period_label(digest.period_start, digest.period_end)
     view["last_day"] = _last_day(digest.period_start, digest.period_end)
-    view["attendee_line"] = _join(_attendees(view["chair"], view["attendees"]))
+    view["permalink"] = re.sub(r"[^a-z0-9]+", "-", view["title"].lower()).strip("-") or "digest"
+    view["attendee_line"] = _attendee_line(view["chair"], view["attendees"])
     view["next_call_line"] = _long_date(digest.next_call) if digest.next_call else ""
-    view["stats_line"] = _stats_line(view["stats"])
     return view
 
 
@@ -238,23 +229,12 @@ def _paragraphs(summary: list[dict[str, str]], archive_url: str) -> list[dict[st
     return paragraphs
 
 
-def _attendees(chair: str, attendees: list[str]) -> list[str]:
+def _attendee_line(chair: str, attendees: list[str]) -> str:
+    """"Maya Okafor (chair), Dave Scott and Anil", like the reference minutes."""
     # The chair leads the list even on a week they did not write.
-    others = [name for name in attendees if name and name != chair]
-    return [f"{chair} (chair)", *others] if chair else others
-
-
-def _join(names: list[str]) -> str:
-    """"A", "A and B", "A, B and C": the way the reference minutes list people."""
-    if len(names) < 2:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _stats_line(stats: dict[str, int]) -> str:
-    parts = (_plural(stats["messages"], "message"), _plural(stats["threads"], "thread"),
-             _plural(stats["participants"], "participant"))
-    return "{} in {} from {}.".format(*parts)
+    names = [name for name in attendees if name and name != chair]
+    names = [f"{chair} (chair)", *names] if chair else names
+    return " and ".join(filter(None, [", ".join(names[:-1]), *names[-1:]]))
 
 
 def _plural(count: int, word: str) -> str:
@@ -288,31 +268,13 @@ def _long_date(moment: datetime) -> str:
     return f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
 
 
-def _front_matter(view: dict[str, Any]) -> str:
-    """YAML like the reference minutes; safe_dump quotes whatever a subject holds."""
-    slug = re.sub(r"[^a-z0-9]+", "-", view["title"].lower()).strip("-")
-    data = {
-        "updated": view["last_day"],
-        "author": {"name": view["chair"] or "digestbot"},
-        "subject": view["title"],
-        "permalink": slug or f"digest-{view['last_day']:%Y-%m-%d}",
-        "description": ": ".join(filter(None, [view["period_label"], ", ".join(view["agenda"])])),
-    }
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
-
-
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
-        # Escaping is on for everything but the two plain-text formats: fail safe.
-        autoescape=lambda name: not (name or "").endswith((".txt.j2", ".md.j2")),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(wrap=_wrap, heading=_heading, md=_md, md_wrap=_md_wrap)
+    # Escaping is on for everything but the two plain-text formats: fail safe.
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_dir()), undefined=jinja2.StrictUndefined,
+                             autoescape=lambda name: not (name or "").endswith((".txt.j2", ".md.j2")),
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(wrap=_wrap, heading=_heading, md=_md, md_wrap=_md_wrap, yaml=_yaml, plural=_plural)
     return env
 
 
@@ -326,6 +288,11 @@ def _heading(text: str, rule: str = "-", over: bool = False) -> str:
     lines = _wrap(text).splitlines() or [""]
     line = rule * min(WIDTH, max(len(part) for part in lines))
     return "\n".join([line] * over + lines + [line])
+
+
+def _yaml(data: dict[str, Any]) -> str:
+    # safe_dump quotes whatever a subject holds, so front matter always parses.
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
 
 
 def _md(text: str) -> str:

@@ -140,10 +140,8 @@ class SqliteSyncState:
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         updates = ", ".join(f"{name} = excluded.{name}" for name in values)
-        conn.execute(
-            f"INSERT INTO sync_state (folder, {columns}) VALUES (?, {marks}) ON CONFLICT(folder) DO UPDATE SET {updates}",
-            (folder, *row.values()),
-        )
+        sql = f"INSERT INTO sync_state (folder, {columns}) VALUES (?, {marks}) ON CONFLICT(folder) DO UPDATE SET "
+        conn.execute(sql + updates, (folder, *row.values()))
 
     def close(self) -> None:
         if self._conn is not None:
@@ -182,12 +180,13 @@ class StoreSyncState:
         if folder is not None:
             query = query.where(sync_state.c.folder == folder)
         with self.store.engine.connect() as conn:
-            return [
-                FolderState(row.folder, row.uidvalidity, int(row.last_uid or 0),
-                            row.last_poll_at.replace(tzinfo=row.last_poll_at.tzinfo or UTC) if row.last_poll_at else None,
-                            row.last_error)
-                for row in conn.execute(query)
-            ]
+            rows = list(conn.execute(query))
+        return [
+            FolderState(row.folder, row.uidvalidity, int(row.last_uid or 0),
+                        row.last_poll_at.replace(tzinfo=row.last_poll_at.tzinfo or UTC) if row.last_poll_at else None,
+                        row.last_error)
+            for row in rows
+        ]
 
     def progress(self, folder: str, uidvalidity: int, last_uid: int) -> None:
         self._upsert(folder, {"uidvalidity": uidvalidity, "last_uid": last_uid})

@@ -21,9 +21,10 @@ TOKEN_HEX = 20
 
 # "[digestbot #12 r2 0123456789abcdef0123]", anywhere in the subject (a reply
 # adds "Re: ", some lists add their own prefix).
-_TAG = re.compile(r"\[digestbot #(\d{1,9}) r(\d{1,6}) ([0-9a-f]{%d})\]" % TOKEN_HEX, re.IGNORECASE)
-_HEADER_VALUE = re.compile(r"^\s*#?(\d{1,9})\s+r(\d{1,6})\s+([0-9a-f]{%d})\s*$" % TOKEN_HEX, re.IGNORECASE)
-_UNSUBSCRIBE = re.compile(r"\bunsubscribe\s+([0-9a-f]{%d})\b" % TOKEN_HEX, re.IGNORECASE)
+_HEX = f"[0-9a-f]{{{TOKEN_HEX}}}"
+_TAG = re.compile(rf"\[digestbot #(\d{{1,9}}) r(\d{{1,6}}) ({_HEX})\]", re.IGNORECASE)
+_HEADER_VALUE = re.compile(rf"^\s*#?(\d{{1,9}})\s+r(\d{{1,6}})\s+({_HEX})\s*$", re.IGNORECASE)
+_UNSUBSCRIBE = re.compile(rf"\bunsubscribe\s+({_HEX})\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

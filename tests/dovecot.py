@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import tempfile
 import threading
@@ -84,11 +83,13 @@ def free_port() -> int:
 class Dovecot:
     """One Dovecot master in the foreground, owned by the test that started it.
 
-    `tls` is "none" (no TLS at all), or "yes" (STARTTLS on `port`, implicit
-    TLS on `ssl_port`) with the certificate files given in `cert`.
+    Without `tls` it speaks plain IMAP only (no STARTTLS); with it, a trustme
+    certificate for 127.0.0.1 serves STARTTLS on `port` and implicit TLS on
+    `ssl_port`, and `ca_file` is the CA that signed it. `extra` is appended to
+    the config (e.g. to hide a capability).
     """
 
-    def __init__(self, *, cert: tuple[Path, Path] | None = None, extra: str = "") -> None:
+    def __init__(self, *, tls: bool = False, extra: str = "") -> None:
         # Not pytest's tmp_path: Dovecot's unprivileged processes must traverse
         # every parent directory, and pytest's are private (0700).
         self.base = Path(tempfile.mkdtemp(prefix="digestbot-dovecot-"))
@@ -98,7 +99,11 @@ class Dovecot:
         self.ssl_port = free_port()
         self.user = USER
         self.password = PASSWORD
-        self.cert = cert
+        self.ca_file: Path | None = None
+        self.cert: tuple[Path, Path] | None = None
+        if tls:
+            self.ca_file, *files = tls_files(self.base)
+            self.cert = (files[0], files[1])
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
         self._write_files()
@@ -249,10 +254,7 @@ def _group_alive(pgid: int) -> bool:
 
 
 def tls_files(base: Path) -> tuple[Path, Path, Path]:
-    """A trustme CA and a server certificate for 127.0.0.1: (ca.pem, cert.pem, key.pem).
-
-    `base` must be readable by Dovecot's login processes (not pytest's tmp_path).
-    """
+    """A trustme CA and a server certificate for 127.0.0.1: (ca.pem, cert.pem, key.pem)."""
     import trustme
 
     ca = trustme.CA()
@@ -264,10 +266,6 @@ def tls_files(base: Path) -> tuple[Path, Path, Path]:
     for path in paths:
         os.chmod(path, 0o644)
     return paths
-
-
-def ssl_context(ca: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(ca))
 
 
 class Proxy:
@@ -375,3 +373,29 @@ class Proxy:
                 command = parts[1].decode(errors="replace")
                 self.commands.append("LOGIN" if command.upper().startswith("LOGIN") else command)
         return rest
+
+
+def write_config(path: Path, server: Dovecot, *, port: int | None = None, store: str = "store.sqlite3",
+                 **source: object) -> Path:
+    """A digestbot TOML config that reads `server` (plain IMAP unless `source` says otherwise).
+
+    The password goes in a file next to the config, never in the config itself.
+    """
+    secret = path.parent / "imap-password"
+    secret.write_text(server.password + "\n")
+    values: dict[str, object] = {"host": server.host, "port": port or server.port, "tls": "none",
+                                 "username": server.user, "password_file": str(secret), "folders": ["INBOX"],
+                                 "timeout": 5.0, "idle_seconds": 1, **source}
+    lines = ["[store]", f"path = {_toml(store)}", "[source]"] + [f"{k} = {_toml(v)}" for k, v in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -38,6 +38,7 @@ from sumy.summarizers._summarizer import AbstractSummarizer  # type: ignore[impo
 from sumy.summarizers.lex_rank import LexRankSummarizer  # type: ignore[import-untyped]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 THRESHOLD_BAND = 1e-9
 
 
@@ -77,21 +78,22 @@ class FastLexRankSummarizer(AbstractSummarizer):  # type: ignore[misc]
     def rate_sentences(self, sentences: Sequence[Any]) -> FloatArray:
         """LexRank score of each sentence, in document order."""
         weights = _term_weights(self._to_words_sets(sentences))
-        similar = _similar_pairs(weights, self.threshold)
-        return power_method(_row_stochastic(similar), self.epsilon)
+        rows, cols = _similar_pairs(weights, self.threshold)
+        return power_method(_row_stochastic(len(sentences), rows, cols), self.epsilon)
 
     def _to_words_sets(self, sentences: Sequence[Any]) -> list[list[str]]:
-        """Stems of the non-stop words of each sentence (sumy's ``_to_words_set``)."""
-        stems: dict[str, str] = {}
-        result = []
-        for sentence in sentences:
-            words = (self.normalize_word(w) for w in sentence.words)
-            kept = [w for w in words if w not in self._stop_words]
-            for word in kept:
-                if word not in stems:
-                    stems[word] = self.stem_word(word)
-            result.append([stems[w] for w in kept])
-        return result
+        """Stems of the non-stop words of each sentence (sumy's ``_to_words_set``).
+
+        Each distinct word is normalised and stemmed once (both are pure).
+        """
+        stems: dict[str, str | None] = {}  # normalised word -> stem, None for a stop word
+        terms: dict[str, str | None] = {}  # word as written -> stem, None for a stop word
+        for word in {w for sentence in sentences for w in sentence.words}:
+            normal = self.normalize_word(word)
+            if normal not in stems:
+                stems[normal] = None if normal in self._stop_words else self.stem_word(normal)
+            terms[word] = stems[normal]
+        return [[t for t in map(terms.__getitem__, sentence.words) if t is not None] for sentence in sentences]
 
 
 def _term_weights(sentences: list[list[str]]) -> _TermWeights:
@@ -116,10 +118,9 @@ def _term_weights(sentences: list[list[str]]) -> _TermWeights:
     return _TermWeights(sentences, tf_metrics, idf, matrix)
 
 
-def _similar_pairs(weights: _TermWeights, threshold: float) -> FloatArray:
-    """Dense 0/1 matrix: 1 where the idf-modified cosine exceeds *threshold*."""
+def _similar_pairs(weights: _TermWeights, threshold: float) -> tuple[IntArray, IntArray]:
+    """(rows, cols) of the sentence pairs whose idf-modified cosine exceeds *threshold*."""
     matrix = weights.matrix
-    n = matrix.shape[0]
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
     products = (matrix @ matrix.T).tocoo()
     rows, cols, dots = products.row, products.col, products.data
@@ -128,9 +129,7 @@ def _similar_pairs(weights: _TermWeights, threshold: float) -> FloatArray:
     above = cosine > threshold
     for k in np.flatnonzero(np.abs(cosine - threshold) <= THRESHOLD_BAND).tolist():
         above[k] = _exact_cosine(weights, int(rows[k]), int(cols[k])) > threshold
-    adjacency = np.zeros((n, n))
-    adjacency[rows[above], cols[above]] = 1.0
-    return adjacency
+    return rows[above], cols[above]
 
 
 def _exact_cosine(weights: _TermWeights, i: int, j: int) -> float:
@@ -141,12 +140,13 @@ def _exact_cosine(weights: _TermWeights, i: int, j: int) -> float:
     return value
 
 
-def _row_stochastic(adjacency: FloatArray) -> FloatArray:
-    """Divide every row by its degree (rows without neighbours stay zero)."""
-    degrees = adjacency.sum(axis=1)
+def _row_stochastic(count: int, rows: IntArray, cols: IntArray) -> FloatArray:
+    """sumy's dense graph: 1 / degree of the row at every edge, 0 elsewhere."""
+    degrees = np.bincount(rows, minlength=count).astype(np.float64)
     degrees[degrees == 0] = 1.0
-    result: FloatArray = adjacency / degrees[:, np.newaxis]
-    return result
+    matrix = np.zeros((count, count))
+    matrix[rows, cols] = 1.0 / degrees[rows]
+    return matrix
 
 
 def power_method(matrix: FloatArray, epsilon: float) -> FloatArray:

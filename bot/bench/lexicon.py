@@ -1,0 +1,113 @@
+"""Word lists for the traffic generator: enough variety that summaries do real work.
+
+Every thread draws its own topic (components, nouns, verbs) from these pools,
+so sentences within a thread share vocabulary and sentences across threads
+mostly do not, as on a real list.
+"""
+
+from __future__ import annotations
+
+import random
+
+FIRST_NAMES = tuple("""
+Maya Ann Bob Carla Deepak Elena Farid Grace Hiro Ines Jonas Kofi Lena Marek Nadia Oscar Priya Quentin Rosa
+Sven Tanya Umar Vera Wei Ximena Yusuf Zoe Andrei Bianca Chen Dmitri Esther Felix Gabriel Hanna Igor Julia
+Karim Lucia Mateo Noor Olga Pavel Rahul Sofia Tomasz Ulla Viktor Wanda Xavier Yara Zainab Aiko Bruno
+""".split())
+LAST_NAMES = tuple("""
+Okafor Example Novak Schmidt Tanaka Garcia Kowalski Ivanova Haddad Nguyen Rossi Larsen Mensah Silva Dubois
+Fischer Kumar Petrov Hansen Moreau Yilmaz Costa Walsh Becker Santos Horvat Lindqvist Papadopoulos Oduya
+Brennan Varga Sato Keller Nakamura Romero Jansen Adeyemi Morozov Ferreira Lambert Weber Svoboda Ortiz
+""".split())
+ACCENTED_NAMES = ("Jörg Müller", "Zoë Brontë", "François Lefèvre", "Łukasz Wójcik", "Søren Kierkegård",
+                  "José Núñez", "Ana Łopez", "Göran Ångström")
+COMPANIES = ("Example Corp", "Driftwood Labs", "Acme Networks", "Northwind Systems", "Initech",
+             "Globex Research", "Umbrella Cloud", "Stark Embedded", "Wayne Analytics", "Hooli Infra")
+DOMAINS = ("example.org", "example.com", "mail.example.net", "driftwood.example", "acme.example",
+           "northwind.example", "university.example.edu", "gmail.example", "posteo.example")
+
+NOUNS = tuple("""
+parser scheduler allocator buffer cache queue socket thread lock mutex handler callback driver module plugin
+backend frontend compiler linker loader kernel daemon service worker pool index table column schema migration
+config option flag setting default timeout retry limit quota budget metric counter gauge histogram trace
+log logger message packet frame header payload stream channel pipe connection session token certificate key
+signature checksum hash digest encoder decoder codec format protocol endpoint route request response status
+error warning failure regression crash leak deadlock race overflow underflow corruption bottleneck latency
+throughput bandwidth memory disk file directory path symlink mount volume partition snapshot backup release
+version branch commit patch series review test fixture benchmark profile build package dependency wheel
+container image cluster node replica shard leader follower election heartbeat lease journal transaction
+cursor query planner optimizer statistic histogram vector matrix tensor kernel shader texture pixel widget
+layout renderer template stylesheet document manual tutorial example changelog roadmap milestone deadline
+meeting agenda vote proposal draft policy license contributor maintainer user developer operator admin
+sandbox container filesystem interface abstraction wrapper binding library toolkit framework runtime
+interpreter bytecode instruction register pipeline stage batch chunk block page segment region arena slab
+""".split())
+ADJECTIVES = tuple("""
+new old broken stale slow fast large small tiny huge noisy quiet flaky stable unstable optional mandatory
+internal external public private legacy modern simple complex obvious subtle hidden visible default custom
+concurrent parallel sequential lazy eager strict lenient safe unsafe portable native generic specific
+incremental partial complete redundant missing duplicate expensive cheap fragile robust verbose terse
+""".split())
+VERBS = tuple("""
+fix break improve rework measure review revert test document ignore duplicate remove add rename split merge
+refactor cache flush parse validate reject accept retry skip log trace profile optimize simplify deprecate
+replace update upgrade downgrade backport rebase squash bisect reproduce debug patch build package ship
+release tag benchmark compare allocate free lock unlock serialize deserialize encode decode compress
+""".split())
+ADVERBS = tuple("""
+probably certainly clearly slightly significantly occasionally always never rarely often quickly slowly
+silently loudly eventually immediately currently previously
+""".split())
+PREPOSITIONS = ("in", "on", "for", "with", "without", "after", "before", "during", "under", "behind", "across")
+DETERMINERS = ("the", "the", "the", "a", "this", "that", "our", "every", "each", "some", "no")
+CONNECTIVES = ("However,", "Also,", "Besides,", "In practice,", "On the other hand,", "To be honest,",
+               "As far as I can tell,", "For what it's worth,", "Frankly,", "Meanwhile,", "That said,")
+SYLLABLES = tuple("ka lo mi ne ru ta vo xi zen dor fal gri hux jal kor lin mur nix pol qua rix sol tor ul ven wex yor".split())
+LANGUAGES = ("c", "py", "rs", "go", "js")
+
+
+def third_person(verb: str) -> str:
+    if verb.endswith(("s", "sh", "ch", "x", "z")):
+        return verb + "es"
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def gerund(verb: str) -> str:
+    if verb.endswith("ie"):
+        return verb[:-2] + "ying"
+    if verb.endswith("e") and not verb.endswith(("ee", "ye", "oe")):
+        return verb[:-1] + "ing"
+    if len(verb) in (3, 4) and verb[-1] in "bdgmnpt" and verb[-2] in "aeiou" and verb[-3] not in "aeiou":
+        return verb + verb[-1] + "ing"
+    return verb + "ing"
+
+
+_IRREGULAR_PAST = {"build": "built", "split": "split", "free": "freed", "ship": "shipped"}
+
+
+def past(verb: str) -> str:
+    if verb in _IRREGULAR_PAST:
+        return _IRREGULAR_PAST[verb]
+    if verb.endswith("e"):
+        return verb + "d"
+    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+        return verb[:-1] + "ied"
+    if len(verb) in (3, 4) and verb[-1] in "bdgmnpt" and verb[-2] in "aeiou" and verb[-3] not in "aeiou":
+        return verb + verb[-1] + "ed"
+    return verb + "ed"
+
+
+def identifier(rng: random.Random) -> str:
+    """A made-up component name such as "korvex" or "libtalmi"."""
+    name = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
+    return ("lib" + name) if rng.random() < 0.2 else name
+
+
+def version(rng: random.Random) -> str:
+    return f"{rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 12)}"
+
+
+def source_path(rng: random.Random, component: str) -> str:
+    return f"src/{component}/{rng.choice(NOUNS)}_{rng.choice(NOUNS)}.{rng.choice(LANGUAGES)}"
