@@ -108,6 +108,39 @@ def draft(ctx: Context, week_of: Any, since: Any, until: Any, fmt: str, output: 
 # -- more commands are added below this line ---------------------------------
 
 
+# -- running by itself: bot/schedule.py, bot/jobs.py ----------------------------
+
+
+@cli.command("run")
+@click.option("--once", is_flag=True, help="Run whatever is due now, then exit (for cron and systemd timers).")
+@click.option("--wait", type=click.FloatRange(min=0), default=0, show_default=True, metavar="SECONDS",
+              help="When another digestbot is working on the store, wait this long for it, then give up.")
+@pass_context
+def run_cmd(ctx: Context, once: bool, wait: float) -> None:
+    """Poll, draft, remind and send on the configured schedule; stop with Ctrl-C or SIGTERM.
+
+    A stop lets the current job finish; what was due and did not run yet runs
+    at the next start. Exit status 75: another digestbot holds the store.
+    """
+    from bot.errors import ScheduleError
+    from bot.schedule import run, setup_logging
+
+    settings = ctx.settings
+    setup_logging(settings)
+    failed = run(settings, once=once, wait=wait)
+    if failed:
+        raise ScheduleError(f"failed: {', '.join(failed)} (each is retried at its next run)")
+
+
+@cli.command("schedule")
+@pass_context
+def schedule_cmd(ctx: Context) -> None:
+    """Show the jobs, their next run times (in schedule.timezone) and how each last went."""
+    from bot.schedule import schedule_table
+
+    click.echo(schedule_table(ctx.settings))
+
+
 # -- review and delivery: bot/review*.py, bot/send*.py -------------------------
 
 
@@ -201,12 +234,13 @@ def edit_cmd(ctx: Context, digest_id: int, notify: bool) -> None:
 
 @cli.command("approve")
 @click.argument("digest_id", type=int)
+@click.option("--revision", "number", type=int, help="Approve only if this is still the current revision.")
 @pass_context
-def approve_cmd(ctx: Context, digest_id: int) -> None:
+def approve_cmd(ctx: Context, digest_id: int, number: int | None) -> None:
     """Approve a draft (its current revision) for sending."""
     from bot import review
 
-    moved = review.approve(ctx.store(), digest_id, _actor(), "cli")
+    moved = review.approve(ctx.store(), digest_id, _actor(), "cli", revision_seen=number)
     click.echo(f"#{digest_id}: revision {moved.revision} approved; `digestbot send` delivers it")
 
 
@@ -306,6 +340,9 @@ def poll(ctx: Context, watch: bool, folders: tuple[str, ...]) -> None:
     # Only bot.imap here: a nothing-new poll must not import SQLAlchemy or the parser.
     from bot.imap import PollReport
     from bot.imap import poll as poll_imap
+
+    if not log.isEnabledFor(logging.DEBUG):  # imapclient's INFO lines ("Connection closed") are noise
+        logging.getLogger("imapclient").setLevel(logging.WARNING)
 
     def show(report: PollReport) -> bool:
         if any(f.fetched or f.resynced for f in report.folders) or not shown:

@@ -164,11 +164,11 @@ class Session:
         imap, reason = self.imap, _reason(exc)
         if isinstance(exc, LoginError):
             return SourceError(f"imap: login failed for user {imap.username} at {self.where}: {reason}")
-        if isinstance(exc, CapabilityError):
+        if isinstance(exc, CapabilityError) and "STARTTLS" in str(exc):
             return SourceError(f"imap: {self.where} does not offer STARTTLS (source.tls = \"starttls\"): {reason}")
         if isinstance(exc, ssl.SSLCertVerificationError):
-            return SourceError(f"imap: TLS handshake with {self.where} failed: {exc.verify_message or reason} "
-                               "(for a private CA, set source.ca_file)")
+            return SourceError(f"imap: TLS handshake with {self.where} failed: certificate verify failed: "
+                               f"{exc.verify_message or reason} (for a private CA, set source.ca_file)")
         if isinstance(exc, socket.gaierror):
             return SourceError(f"imap: cannot resolve host {imap.host!r}: {exc.strerror}")
         if isinstance(exc, imaplib.IMAP4.abort | OSError | EOFError):
@@ -219,6 +219,12 @@ def examine(client: Any, folder: str) -> tuple[int, int]:
     """Select `folder` read-only: (UIDVALIDITY, UIDNEXT). The one round trip of a nothing-new poll."""
     info = client.select_folder(folder, readonly=True)
     return int(info[b"UIDVALIDITY"]), int(info.get(b"UIDNEXT", 0))
+
+
+def status(client: Any, folder: str) -> tuple[int, int]:
+    """(UIDVALIDITY, UIDNEXT) of a folder without selecting it."""
+    info = client.folder_status(folder, ["UIDVALIDITY", "UIDNEXT"])
+    return int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"])
 
 
 def _reselect(client: Any, session: Session, folder: str, uidvalidity: int) -> None:
@@ -305,37 +311,45 @@ class Poller:
         return tuple(f for f in self.imap.archive_folders if not ((s := self.state.get(f)) and s.last_poll_at))
 
     def poll_all(self, folders: tuple[str, ...]) -> PollReport:
-        report, failures = PollReport(), []
+        report, failures = PollReport(), {}
         for index, folder in enumerate(folders):
             try:
                 report.folders.append(self.sync(folder))
             except FolderError as exc:  # the other folders can still be read
-                failures.append(str(exc))
+                failures[folder] = str(exc)
             except SourceError as exc:
-                for other in folders[index + 1 :]:
-                    self.state.failed(other, str(exc))
+                self._failed(dict.fromkeys(folders[index:], str(exc)))
                 raise
         if failures:
+            self._failed(failures)  # now, when an earlier folder may have created the store
             if report.folders:
                 log.info("imap: %s", report.line())
-            raise FolderError("; ".join(failures))
+            raise FolderError("; ".join(failures.values()))
         return report
 
-    def sync(self, folder: str) -> FolderReport:
-        self.session.folder = folder
-        try:
-            for _ in range(3):
-                try:
-                    return self._sync(folder)
-                except _UidValidityChanged:
-                    log.warning("imap: folder %r was recreated during the poll; reading it again", folder)
-            raise FolderError(f"imap: folder {folder!r} keeps changing its UIDVALIDITY; try again later")
-        except SourceError as exc:
-            self.state.failed(folder, str(exc))
-            raise
+    def _failed(self, errors: dict[str, str]) -> None:
+        """Keep each folder's error for `status`; the state keeps the progress made before it."""
+        if not self.state.ready():
+            self.store()  # the very first poll failed: create the store, so that `status` can tell
+        for folder, error in errors.items():
+            self.state.failed(folder, error)
 
-    def _sync(self, folder: str) -> FolderReport:
+    def sync(self, folder: str, *, by_status: bool = False) -> FolderReport:
+        self.session.folder = folder
+        for _ in range(3):
+            try:
+                return self._sync(folder, by_status=by_status)
+            except _UidValidityChanged:
+                log.warning("imap: folder %r was recreated during the poll; reading it again", folder)
+        raise FolderError(f"imap: folder {folder!r} keeps changing its UIDVALIDITY; try again later")
+
+    def _sync(self, folder: str, *, by_status: bool) -> FolderReport:
         known = self.state.get(folder)
+        if by_status and known is not None:  # STATUS leaves the IDLE folder selected
+            validity, uidnext = self.session.run(status, folder)
+            if validity == known.uidvalidity and uidnext <= known.last_uid + 1:
+                self._remember(folder, validity, known.last_uid)
+                return FolderReport(folder, last_uid=known.last_uid)
         uidvalidity, uidnext = self.session.run(examine, folder)
         self.session.selected = folder
         resynced = known is not None and known.uidvalidity is not None and known.uidvalidity != uidvalidity
@@ -367,23 +381,34 @@ class Poller:
             self.store()
         self.state.polled(folder, uidvalidity, last_uid)
 
-    def watch(self, folders: tuple[str, ...], on_cycle: Callable[[PollReport], bool]) -> PollReport:
+    def watch(self, folders: tuple[str, ...], on_cycle: Callable[[PollReport], bool], *, busy: bool) -> PollReport:
         """Poll again whenever IDLE reports new mail in the first folder (or every idle_seconds).
 
-        A nothing-new cycle costs one command: IDLE. Other folders get one EXAMINE
-        per cycle, and without IDLE every folder does.
+        A quiet cycle costs one command: IDLE. Other folders cost one STATUS
+        per cycle; without IDLE, every folder costs one EXAMINE. After a cycle that
+        fetched mail (`busy`), the next one re-checks at once instead of
+        IDLE-ing: mail that arrived meanwhile would only show when IDLE ends.
         """
         total, first = PollReport(), folders[0]
         idle = self.session.run(_has_idle)
         while True:
             try:
-                changed = self.session.run(self._idle, first) if idle else _sleep(self.imap.idle_seconds)
-                report = PollReport([self.sync(f) if changed or f != first else self._untouched(f) for f in folders])
-            except ConnectionLost as exc:  # a long outage: keep watching, as a scheduled poll would
+                if busy or not idle:
+                    changed = busy or _sleep(self.imap.idle_seconds)
+                else:
+                    changed = self.session.run(self._idle, first)
+                report = PollReport([self._untouched(f) if f == first and not changed
+                                     else self.sync(f, by_status=idle and f != first) for f in folders])
+            except ConnectionLost as exc:
+                self._failed(dict.fromkeys(folders, str(exc)))
                 pause = min(self.imap.idle_seconds, 60)
                 log.error("%s; trying again in %ss", exc, pause)
                 time.sleep(pause)
                 continue
+            except SourceError as exc:
+                self._failed({self.session.folder or first: str(exc)})
+                raise
+            busy = any(r.fetched for r in report.folders)
             total.folders.extend(r for r in report.folders if r.fetched)
             if not on_cycle(report):
                 return total
@@ -404,15 +429,20 @@ class Poller:
             deadline = time.monotonic() + self.imap.idle_seconds
             while (left := deadline - time.monotonic()) > 0:
                 responses = client.idle_check(timeout=left)
-                if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
+                if _has_new_mail(responses):
                     return True
                 if not responses and deadline - time.monotonic() > 0.05:
                     # idle_check swallows EOF and returns early with nothing: the
                     # connection is gone, and idle_done below will say so.
                     return True
-            return False
         finally:
-            client.idle_done()
+            _text, late = client.idle_done()
+        # Mail that arrived just before IDLE began is reported only now, when it ends.
+        return _has_new_mail(late)
+
+
+def _has_new_mail(responses: list[Any]) -> bool:
+    return any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
 
 
 def _has_idle(client: Any) -> bool:
@@ -472,7 +502,8 @@ def poll(settings: Settings, *, watch: bool = False, folders: tuple[str, ...] = 
         report = poller.poll_all(chosen + (() if folders else poller.pending_archives()))
         keep_going = on_cycle or (lambda _report: True)
         if watch and keep_going(report):
-            report.folders.extend(poller.watch(chosen, keep_going).folders)
+            busy = any(f.fetched for f in report.folders)
+            report = PollReport(report.folders + poller.watch(chosen, keep_going, busy=busy).folders)
         return report
     finally:
         poller.close()

@@ -21,11 +21,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-
-import sqlalchemy as sa
 
 from bot.errors import ConfigError, DigestbotError, ReviewError
 from bot.settings import Settings

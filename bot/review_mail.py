@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -134,7 +135,7 @@ def review_message(parts: Parts, settings: Settings, tag: ReviewTag, *, to: str,
 def review_message_id(settings: Settings, tag: ReviewTag) -> str:
     """Replies quote it in In-Reply-To, a third place the token survives a reply."""
     domain = parseaddr(bot_address(settings))[1].rpartition("@")[2] or "localhost"
-    return f"<review.{tag.digest_id}.r{tag.revision}.{tag.token}.{make_msgid().strip('<>').split('@')[0]}@{domain}>"
+    return f"<review.{tag.digest_id}.r{tag.revision}.{tag.token}.{secrets.token_hex(6)}@{domain}>"
 
 
 def review_note(settings: Settings, tag: ReviewTag, *, reminder: bool = False) -> str:

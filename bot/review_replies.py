@@ -57,11 +57,17 @@ class ReplyResult:
 
 
 def is_for_bot(raw: bytes, settings: Settings) -> bool:
-    """Whether a polled mail is addressed to the bot itself (not list traffic)."""
+    """Whether a polled mail is addressed to the bot itself, not list traffic.
+
+    To and Cc only: Delivered-To names the bot on every list message it gets.
+    A message that came through a list (List-Id) is the list's, even if the
+    sender also put the bot in Cc; the direct copy is the one for the bot.
+    """
     msg = email.message_from_bytes(_head(raw), policy=email.policy.compat32)
+    if msg.get("List-Id"):
+        return False
     mine = {parseaddr(a)[1].lower() for a in (bot_address(settings), unsubscribe_address(settings)) if a}
-    fields = [str(v) for name in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To")
-              for v in msg.get_all(name, [])]
+    fields = [str(v) for name in ("To", "Cc") for v in msg.get_all(name, [])]
     return any(addr.lower() in mine for _name, addr in getaddresses(fields))
 
 

@@ -17,13 +17,17 @@ so a run cut short by kill -9 and repeated does no harm.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import logging.handlers
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -34,7 +38,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from bot.errors import DigestbotError, ScheduleError
+from bot.errors import ConfigError, DigestbotError, ScheduleError
 from bot.jobs import JOB_ORDER, JobFn, JobRun, JobSpec, Ledger, Skipped, job_specs
 from bot.settings import Settings
 from bot.store import Store
@@ -42,6 +46,12 @@ from bot.store import Store
 log = logging.getLogger("digestbot.schedule")
 JOBS_TABLE = "apscheduler_jobs"
 TARGET = "bot.schedule:job_target"
+
+
+class LockBusy(ScheduleError):
+    """Another bot is working on this store."""
+
+    exit_code = 75  # EX_TEMPFAIL: cron and systemd can tell "busy, try later" from "broken"
 
 
 def job_target(job_id: str) -> None:
@@ -173,7 +183,7 @@ class Runner:
                                                      started)), "ok"
         except Skipped as exc:
             line, outcome, level = str(exc), "skipped", logging.WARNING
-        except Exception as exc:  # noqa: BLE001 - one job failing must not stop the others, nor the daemon
+        except Exception as exc:  # one job failing must not stop the others, nor the daemon
             reason = str(exc) if isinstance(exc, DigestbotError) else f"{exc.__class__.__name__}: {exc}"
             line, outcome, level = f"failed: {reason}", "failed", logging.ERROR
             log.debug("%s: traceback", job_id, exc_info=True)
@@ -260,3 +270,105 @@ def run(settings: Settings, *, once: bool, wait: float = 0, jobs: Mapping[str, J
 def run_once(settings: Settings, now: datetime | None = None, jobs: Mapping[str, JobFn] | None = None,
              wait: float = 0) -> list[str]:
     return run(settings, once=True, wait=wait, jobs=jobs, now=now)
+
+
+# -- one bot per store, logging, and `digestbot schedule` -------------------------
+
+
+def lock_path(settings: Settings) -> Path | None:
+    """Beside the SQLite file; for another database, beside the config (which guards one host only)."""
+    url = sa.engine.make_url(settings.store_url)
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return None  # a private in-memory database: no other process can reach it
+        return Path(f"{database}.lock")
+    name = hashlib.sha256(settings.store_url.encode()).hexdigest()[:12]
+    return Path(settings.config_path or "digestbot.toml").parent / f".digestbot-{name}.lock"
+
+
+@contextmanager
+def store_lock(settings: Settings, wait: float) -> Iterator[None]:
+    """Held for a whole `run`: wait up to `wait` seconds for another bot, then LockBusy."""
+    from filelock import FileLock, Timeout
+
+    path = lock_path(settings)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path, timeout=wait, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        waited = f" after waiting {wait:g}s" if wait > 0 else ""
+        raise LockBusy(f"another digestbot is already running on this store ({path} is locked){waited}; "
+                       "not starting a second one") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def setup_logging(settings: Settings) -> None:
+    """schedule.log_file: the job lines go there instead of stderr. APScheduler's own chatter only with -v."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    name = settings.schedule.log_file
+    if not name:
+        return
+    path = Path(name)
+    if not path.is_absolute() and settings.config_path:
+        path = Path(settings.config_path).parent / path
+    try:
+        handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")  # reopens after logrotate
+    except OSError as exc:
+        raise ConfigError(f"schedule.log_file: cannot open {path}: {exc.strerror}") from None
+    handler.setFormatter(logging.Formatter("%(asctime)s digestbot[%(process)d]: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if isinstance(old, logging.StreamHandler) and old.stream is sys.stderr:
+            root.removeHandler(old)
+    root.addHandler(handler)
+
+
+def schedule_table(settings: Settings, now: datetime | None = None) -> str:
+    """`digestbot schedule`: each job, its schedule, next run and last outcome; reads, never runs."""
+    from bot.jobs import last_runs
+    from bot.store import open_store
+
+    zone = ZoneInfo(settings.schedule.timezone)
+    now = (now or datetime.now(zone)).astimezone(zone)
+    store = open_store(settings.store_url)
+    try:
+        persisted = _persisted_jobs(store.engine)
+        last = last_runs(store.engine)
+    finally:
+        store.engine.dispose()
+
+    def fmt(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z") if moment else "never"
+
+    lines = [f"jobs (times in {settings.schedule.timezone}; now {fmt(now)}):"]
+    for spec in job_specs(settings).values():
+        job = persisted.get(spec.id)
+        next_run = job.next_run_time if job is not None and job.name == spec.key else None
+        note = ""
+        if job is None or job.name != spec.key:
+            next_run = spec.trigger.get_next_fire_time(None, now)
+            note = "  (not started yet)" if job is None else "  (schedule changed: applies at the next start)"
+        elif next_run is not None and next_run <= now:
+            note = "  (overdue: runs at the next start)"
+        lines.append(f"  {spec.id:<7} {spec.label:<24} next {fmt(next_run)}{note}")
+        ran = last.get(spec.id)
+        if ran is not None and ran.owed_for is not None:
+            lines.append(f"  {'':<7} owes the run due {fmt(ran.owed_for)} (runs at the next start)")
+        if ran is not None and ran.outcome:
+            lines.append(f"  {'':<7} last {fmt(ran.due)}: {ran.outcome}: {ran.line}")
+    return "\n".join(lines)
+
+
+def _persisted_jobs(engine: sa.Engine) -> dict[str, Job]:
+    if not sa.inspect(engine).has_table(JOBS_TABLE):
+        return {}
+    return {job.id: job for job in SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE).get_all_jobs()}

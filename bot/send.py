@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from bot import review
 from bot.errors import ConfigError, SendError
 from bot.review_mail import bot_address, digest_message
-from bot.review_notify import tell_chair
+from bot.review_notify import secret, tell_chair
 from bot.send_roster import members, unsubscribe_header
 from bot.send_smtp import Mailer, Outcome, Result
 from bot.settings import Settings
@@ -96,11 +96,15 @@ def send_approved(store: Store, settings: Settings, *, via: review.Via = "cli", 
     """Send every approved digest that is not (completely) sent yet; finish interrupted runs."""
     retry = retry or RetryPolicy()
     report = SendReport()
-    with _send_lock(settings), (contextlib.nullcontext(mailer) if mailer else Mailer(settings.smtp)) as smtp:
+    with _send_lock(settings):
         interrupted = _resolve_interrupted(store)
-        for draft in review.drafts(store, ("approved",)):
-            report.digests.append(_send_digest(store, settings, draft, smtp, retry, at or now(), via))
-        _tell_chair_about_problems(settings, smtp, report, interrupted)
+        todo = review.drafts(store, ("approved",))
+        if not todo and not interrupted:
+            return report  # no SMTP connection (nor configuration) needed for nothing
+        with contextlib.nullcontext(mailer) if mailer else Mailer(settings.smtp) as smtp:
+            for draft in todo:
+                report.digests.append(_send_digest(store, settings, draft, smtp, retry, at or now(), via))
+            _tell_chair_about_problems(settings, smtp, report, interrupted)
     return report
 
 
@@ -177,14 +181,14 @@ def _send_digest(store: Store, settings: Settings, draft: review.Draft, smtp: Ma
     if not rows:
         report.problem = "no active subscribers; nothing sent (still approved)"
         return report
-    secret = settings.review.secret.reveal("review.secret") if settings.smtp.mode == "roster" else ""
+    key = secret(settings) if settings.smtp.mode == "roster" else ""
     for row in rows:
         if row.state == "deferred" and retry.next_try(row.attempts, review.aware(row.updated_at)) > at:
             report.waiting += 1
             continue
         if row.state not in ("pending", "deferred"):
             continue
-        headers = {"List-Unsubscribe": unsubscribe_header(settings, secret, row.recipient)} if secret else {}
+        headers = {"List-Unsubscribe": unsubscribe_header(settings, key, row.recipient)} if key else {}
         to = settings.list.address if settings.smtp.mode == "list" else row.recipient
         msg = digest_message(rev.parts, settings, message_id=draft.mail_message_id, to=to, date=now(), headers=headers)
         mark = functools.partial(_mark_sending, store, draft.id, row.recipient)

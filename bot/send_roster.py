@@ -46,6 +46,7 @@ def normalize(address: str) -> str:
 def add(store: Store, address: str, name: str = "", via: Literal["cli", "email"] = "cli") -> bool:
     """Subscribe (or re-subscribe) an address; False if it was already active."""
     bare = normalize(address)
+    name = " ".join((name or parseaddr(address)[0]).split())
     with store.engine.begin() as conn:
         row = conn.execute(sa.select(subscribers).where(subscribers.c.address == bare)).first()
         if row is not None and row.active and (not name or name == row.name):

@@ -75,6 +75,9 @@ class Mailer:
     def __init__(self, settings: SmtpSettings, *, connect_attempts: int = 3, connect_wait: float = 1.0) -> None:
         if not settings.host:
             raise SendError("smtp.host is not configured")
+        if settings.username and settings.tls == "none" and not _is_loopback(settings.host):
+            raise SendError(f"not sending the SMTP password in clear text to {settings.host}; "
+                            "use smtp.tls = \"starttls\" or \"ssl\"")
         self.settings = settings
         self.connect_attempts = connect_attempts
         self.connect_wait = connect_wait
@@ -152,9 +155,6 @@ class Mailer:
 
     def _login(self, conn: smtplib.SMTP) -> None:
         s = self.settings
-        if s.tls == "none" and not _is_loopback(s.host):
-            raise SendError(f"not sending the SMTP password in clear text to {s.host}; "
-                            "use smtp.tls = \"starttls\" or \"ssl\"")
         password = s.password.reveal("smtp")
         try:
             conn.login(s.username, password)
@@ -195,13 +195,17 @@ class Mailer:
             break
         before_data()
         try:
-            conn.data(raw)
+            # data() raises for a refused DATA command but returns the final reply, whatever it is.
+            code, reply = conn.data(raw)
         except smtplib.SMTPDataError as exc:
             self._reset(conn)
             return _classify(exc.smtp_code, exc.smtp_error, "DATA")
         except (smtplib.SMTPException, OSError) as exc:
             self._drop()
             return Result(Outcome.UNKNOWN, f"connection lost during DATA: {exc.__class__.__name__}")
+        if code != 250:
+            self._reset(conn)
+            return _classify(code, reply, "end of DATA")
         return Result(Outcome.SENT, "250")
 
     def _envelope(self, conn: smtplib.SMTP, sender: str, recipient: str) -> Result | None:

@@ -30,3 +30,24 @@ def dovecot_tls() -> Iterator[Dovecot]:
         yield server
     finally:
         server.cleanup()
+
+
+@pytest.fixture()
+def smtp_server() -> Iterator[object]:
+    """A recording aiosmtpd server on a free 127.0.0.1 port (plain SMTP); see tests/smtp_server.py."""
+    from tests.smtp_server import SmtpServer
+
+    server = SmtpServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def review_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The HMAC key for approval tokens, in the environment as the test configs expect."""
+    from tests.reviewkit import SECRET, SECRET_ENV
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    return SECRET

@@ -194,6 +194,7 @@ class Dovecot:
         with self.client() as client:
             if not client.folder_exists(folder):
                 client.create_folder(folder)
+            client.select_folder(folder, readonly=True)  # makes Dovecot create the Maildir (INBOX too)
 
     def deliver(self, folder: str, messages: Iterable[bytes]) -> None:
         """APPEND messages, unseen, as the list server's delivery would leave them."""
@@ -275,7 +276,8 @@ class Proxy:
     command the client sent, tag stripped, e.g. "EXAMINE INBOX". A fault armed
     with `after_bytes(n, action)` fires once the server has sent n bytes on one
     connection; "cut" closes that connection, "stall" stops relaying it, and a
-    callable is run in a thread (e.g. a server restart).
+    callable is run there and then, while the relay holds the response (e.g.
+    to kill or restart the server mid-FETCH).
     """
 
     def __init__(self, target_port: int) -> None:
@@ -352,7 +354,7 @@ class Proxy:
             action = self._fault[1]
             self._fault = None
         if callable(action):
-            threading.Thread(target=action, daemon=True).start()
+            action()  # inline: the relay holds the rest of the response until it is done
             return None
         return action
 

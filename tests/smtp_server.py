@@ -51,6 +51,7 @@ class Handler:
     data_replies: dict[str, str] = field(default_factory=dict)  # address -> "451 try later"
     on_rcpt: Callable[[str], None] | None = None
     on_data: Callable[[Received], None] | None = None
+    hang_up_after_data: bool = False  # take the message, then drop the connection before answering
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
@@ -72,6 +73,8 @@ class Handler:
             self.received.append(got)
         if self.on_data is not None:
             self.on_data(got)
+        if self.hang_up_after_data:
+            server.transport.abort()
         return "250 OK queued"
 
 
@@ -94,7 +97,8 @@ class SmtpServer:
             kwargs.update({"ssl_context": context} if tls == "ssl" else {"tls_context": context,
                                                                           "require_starttls": True})
         if auth is not None:
-            kwargs.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=tls != "none")
+            # With implicit TLS aiosmtpd does not know the session is encrypted: do not ask it to check.
+            kwargs.update(authenticator=self._authenticate, auth_required=True, auth_require_tls=tls == "starttls")
         self.controller = Controller(self.handler, hostname=self.host, port=self.port, **kwargs)
 
     def _certificates(self, base: Path) -> ssl.SSLContext:

@@ -26,7 +26,7 @@ COMPANIES = ("Example Corp", "Driftwood Labs", "Acme Networks", "Northwind Syste
 DOMAINS = ("example.org", "example.com", "mail.example.net", "driftwood.example", "acme.example",
            "northwind.example", "university.example.edu", "gmail.example", "posteo.example")
 
-NOUNS = tuple("""
+NOUNS = tuple(dict.fromkeys("""
 parser scheduler allocator buffer cache queue socket thread lock mutex handler callback driver module plugin
 backend frontend compiler linker loader kernel daemon service worker pool index table column schema migration
 config option flag setting default timeout retry limit quota budget metric counter gauge histogram trace
@@ -41,19 +41,67 @@ layout renderer template stylesheet document manual tutorial example changelog r
 meeting agenda vote proposal draft policy license contributor maintainer user developer operator admin
 sandbox container filesystem interface abstraction wrapper binding library toolkit framework runtime
 interpreter bytecode instruction register pipeline stage batch chunk block page segment region arena slab
-""".split())
-ADJECTIVES = tuple("""
+account address alarm algorithm alias allocation anchor annotation appliance archive argument array artifact
+assertion attribute audit author backlog badge baseline beacon binary bitmap blob bookmark boundary bracket
+bridge bucket bundle button calendar canary capability carrier catalog certificate chain changeset charset
+checkpoint cipher clause client clock closure cluster cohort collector comment compression condition console
+constant constraint context contract controller cookie coordinate copy core coupon credential cron dashboard
+database dataset deadline debugger decision delegate delta deployment descriptor detector device diagram
+dialog dictionary diff dispatcher distribution domain download editor element emulator encoding engine entry
+enum environment event exception executor exporter expression extension facade factory feature feed field
+filter firmware fork formula fragment function gateway generator glyph grammar graph grid group guard hint
+hook host hotfix icon identifier importer incident indicator initializer inode input installer instance
+integer invariant inventory invoice issue item iterator job keyboard keyword label lane language launcher
+layer lexer license lifecycle link listener literal locale location loop mailbox manifest mapping marker
+mask master member menu merger method middleware mirror mixin mock model monitor namespace network notebook
+notification object observer offset opcode operand operator orchestrator order origin outage output owner
+package pager panel parameter parent partner password pattern peer permission persistence phase placeholder
+platform pointer poller port portal predicate prefix preset primitive printer priority probe process
+producer program promise prompt property provider proxy publisher puzzle quorum radius range ranking reader
+reactor receiver recipe record reducer reference registry relay remote report repository resolver resource
+result revision role rollback rule runner sample scanner scope screen script secret selector semaphore
+sender sensor sequence server signal sink slot socket solver source spinner splitter spreadsheet stack
+state storage strategy string struct subscriber suffix suite supervisor switch symbol syntax system tag
+target task teardown telemetry tenant terminal ticket timer timestamp toggle tokenizer topic tracker
+transport tree trigger tuple type unit upload validator value variable vendor verifier view visitor
+wallet watcher webhook window wizard workflow workspace writer zone
+""".split()))
+ADJECTIVES = tuple(dict.fromkeys("""
 new old broken stale slow fast large small tiny huge noisy quiet flaky stable unstable optional mandatory
 internal external public private legacy modern simple complex obvious subtle hidden visible default custom
 concurrent parallel sequential lazy eager strict lenient safe unsafe portable native generic specific
 incremental partial complete redundant missing duplicate expensive cheap fragile robust verbose terse
-""".split())
-VERBS = tuple("""
+accurate adaptive aggressive ambiguous annoying arbitrary asynchronous atomic automatic awkward basic
+bidirectional blocking bounded brittle buggy canonical careful central chatty clean clumsy coarse compatible
+compact confusing consistent constant convenient correct costly critical cryptic dangerous dead deep
+deterministic dirty distributed dynamic efficient elegant empty encrypted enormous experimental explicit
+fair faulty fixed flat flexible frequent friendly frozen global graceful greedy hard heavy helpful hot
+idle immutable implicit inconsistent independent inefficient infinite initial insecure intermittent
+invalid isolated lightweight linear local long loose lossy manual minimal misleading mutable naive nested
+obsolete odd opaque orphaned outdated painful pending periodic persistent pluggable predictable primary
+random raw readable recursive relative reliable remote reproducible restrictive reusable risky rough
+scalable secondary secure shared short sloppy smart sparse static sticky strange surprising synchronous
+temporary thin tight transient transparent trivial typical unbounded unclear unexpected unknown unused
+unusual useful valid virtual volatile weak weird wide wrong
+""".split()))
+VERBS = tuple(dict.fromkeys("""
 fix break improve rework measure review revert test document ignore duplicate remove add rename split merge
 refactor cache flush parse validate reject accept retry skip log trace profile optimize simplify deprecate
 replace update upgrade downgrade backport rebase squash bisect reproduce debug patch build package ship
 release tag benchmark compare allocate free lock unlock serialize deserialize encode decode compress
-""".split())
+adjust align annotate append approve archive assign audit automate avoid batch block bump calculate cancel
+capture change check clean clone collect combine commit compile configure connect convert copy count
+cover crash create deduplicate defer delete deploy detect disable discard dispatch download drop dump
+emit enable enforce escape evaluate expose extend extract fetch filter flag format freeze generate guard
+handle hash hide import index inject inline inspect install instrument isolate limit link load lower
+manage map mark migrate mirror mock monitor move normalize notify observe open order override pin poll
+port predict prefetch preserve print prioritize process promote propagate protect prune publish push
+query queue raise read rebuild recover reduce register reload render reorder repair report request
+reset resolve restart restore restrict resume return reuse rewrite rotate route run sample scan schedule
+search select send shrink sign simplify sort spawn stage start stop store stream strip submit subscribe
+support suspend sync throttle time track transform translate trigger trim truncate tune unify unpack
+unwind upload verify warn watch wrap write
+""".split()))
 ADVERBS = tuple("""
 probably certainly clearly slightly significantly occasionally always never rarely often quickly slowly
 silently loudly eventually immediately currently previously
@@ -84,7 +132,10 @@ def gerund(verb: str) -> str:
     return verb + "ing"
 
 
-_IRREGULAR_PAST = {"build": "built", "split": "split", "free": "freed", "ship": "shipped"}
+_IRREGULAR_PAST = {"build": "built", "split": "split", "free": "freed", "ship": "shipped", "run": "ran",
+                   "write": "wrote", "read": "read", "hide": "hid", "freeze": "froze", "send": "sent",
+                   "spawn": "spawned", "drop": "dropped", "pin": "pinned", "map": "mapped", "wrap": "wrapped",
+                   "strip": "stripped", "trim": "trimmed", "stop": "stopped", "submit": "submitted", "bump": "bumped"}
 
 
 def past(verb: str) -> str:

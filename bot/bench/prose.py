@@ -27,8 +27,8 @@ class Topic:
     def draw(cls, rng: random.Random) -> Topic:
         return cls(
             components=tuple(lx.identifier(rng) for _ in range(rng.randint(1, 3))),
-            nouns=tuple(rng.sample(lx.NOUNS, 8)),
-            verbs=tuple(rng.sample(lx.VERBS, 5)),
+            nouns=tuple(rng.sample(lx.NOUNS, 12)),
+            verbs=tuple(rng.sample(lx.VERBS, 6)),
             adjectives=tuple(rng.sample(lx.ADJECTIVES, 4)),
             release=lx.version(rng),
         )
@@ -53,6 +53,7 @@ class Writer:
         self._templates: tuple[Callable[[], str], ...] = (
             self._claim, self._claim, self._opinion, self._question, self._measurement,
             self._conditional, self._contrast, self._pointer, self._proposal, self._history,
+            self._request, self._dependency, self._already,
         )
 
     # -- words --------------------------------------------------------------
@@ -60,9 +61,9 @@ class Writer:
     def noun(self) -> str:
         rng = self.rng
         roll = rng.random()
-        if roll < 0.45:
+        if roll < 0.18:
             return rng.choice(self.topic.nouns)
-        if roll < 0.6:
+        if roll < 0.24:
             return f"{rng.choice(self.topic.components)} {rng.choice(self.topic.nouns)}"
         return rng.choice(lx.NOUNS)
 
@@ -79,7 +80,7 @@ class Writer:
         return " ".join(parts)
 
     def verb(self) -> str:
-        return self.rng.choice(self.topic.verbs if self.rng.random() < 0.55 else lx.VERBS)
+        return self.rng.choice(self.topic.verbs if self.rng.random() < 0.3 else lx.VERBS)
 
     def tail(self) -> str:
         rng = self.rng
@@ -134,6 +135,16 @@ class Writer:
     def _history(self) -> str:
         return (f"Last time we {lx.past(self.verb())} {self.phrase()}, {self.phrase()} "
                 f"{lx.past(self.verb())} {self.phrase()}{self.tail()}.")
+
+    def _request(self) -> str:
+        return f"Could someone {self.verb()} {self.phrase()}{self.tail()}?"
+
+    def _dependency(self) -> str:
+        return f"Note that {self.phrase()} depends on {self.phrase()}{self.tail()}."
+
+    def _already(self) -> str:
+        return (f"We already {self.verb()} {self.phrase()}, so {self.phrase()} only needs "
+                f"{lx.gerund(self.verb())} {self.phrase()}.")
 
     # -- larger units ---------------------------------------------------------
 

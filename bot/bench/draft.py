@@ -1,0 +1,92 @@
+"""Targets 2 and 3: drafting from the store, as a whole `digestbot draft` process.
+
+2. The busiest month of a list, drafted by a fresh process (start-up, store,
+   clean, thread, group, summarize, render), against sumy's LexRank alone
+   summarizing the same items one by one in this process.
+3. The same week drafted from a store holding 100,000 messages and from one
+   holding only that week: the cost must follow the period, not the archive.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.bench import data
+from bot.bench.data import Dataset, Plan
+from bot.bench.measure import Run, best_run, run_command, timed
+from bot.bench.report import Goal, Result, rated
+from bot.bench.work import Workload, configured, period_workload, sumy_document
+
+DRAFT_GOAL = Goal(">=", 20)
+SCALE_GOAL = Goal("<=", 1.2)
+
+
+def draft_command(config: str, start: datetime, end: datetime, output: str) -> list[str]:
+    return [*data.digestbot(), "-q", "-c", config, "draft", "--since", f"{start:%Y-%m-%d}",
+            "--until", f"{end:%Y-%m-%d}", "-o", output]
+
+
+def busy_period(plan: Plan, dataset: Dataset, key: str = "draft", label: str = "2. draft busiest month") -> Result:
+    """Target 2 on `dataset`'s busiest month."""
+    from bot.store import open_store
+
+    store_path = data.built_store(plan, dataset)
+    config = str(data.config(plan, key, store_path))
+    start, end = dataset.stats.busiest_month()
+    store = open_store(f"sqlite:///{store_path}")
+    try:
+        work = period_workload(store, start, end)
+    finally:
+        store.engine.dispose()
+    anchor = sumy_alone(work)
+    run = best_run(draft_command(config, start, end, str(plan.work / f"{key}.txt")), plan.sizes.repeat)
+    note = (f"{dataset.name}, {start:%Y-%m}: {work.messages} messages, {work.threads} threads, "
+            f"{len(work.items)} items summarized, {work.sentences} sentences (largest item {work.largest}); "
+            f"draft peak RSS {run.max_rss_mb:.0f} MB")
+    return rated(key, label, ("sumy LexRank alone", anchor), ("digestbot draft", run.seconds), DRAFT_GOAL,
+                 note=note)
+
+
+def sumy_alone(work: Workload) -> float:
+    """Seconds sumy's LexRankSummarizer takes over every item, one by one (documents prepared untimed)."""
+    from sumy.summarizers.lex_rank import LexRankSummarizer
+
+    summarizer = configured(LexRankSummarizer)
+    total = 0.0
+    for sentences in work.items:
+        document = sumy_document(sentences)
+        seconds, _ = timed(lambda document=document: summarizer(document, 5))
+        total += seconds
+    return total
+
+
+def archive_scaling(plan: Plan) -> Result:
+    """Target 3: one week from a big archive's store vs from a store of that week alone."""
+    archive = data.generated(plan, "archive", messages=plan.sizes.archive_messages, seed=plan.seed + 2)
+    start, end = _quiet_busy_week(archive)
+    week_mbox = plan.work / "week.mbox"
+    count = data.select(archive.mbox, week_mbox, start, end)
+    week = Dataset("week", week_mbox, archive.stats)
+    big_config = str(data.config(plan, "archive", data.built_store(plan, archive)))
+    small_config = str(data.config(plan, "week", data.built_store(plan, week)))
+    output = str(plan.work / "week.txt")
+    big: list[Run] = []
+    small: list[Run] = []
+    for _ in range(max(2, plan.sizes.repeat)):  # interleaved, so drift hits both alike
+        small.append(run_command(draft_command(small_config, start, end, output)))
+        big.append(run_command(draft_command(big_config, start, end, output)))
+    fast_small = min(r.seconds for r in small)
+    fast_big = min(r.seconds for r in big)
+    note = (f"week of {start:%Y-%m-%d}: {count} messages, drafted from a store of {archive.stats.messages:,} "
+            f"messages ({archive.stats.bytes / data.MB:.0f} MB of mail) and from one of that week alone")
+    return rated("scaling", "3. same week, archive vs week store", ("week-only store", fast_small),
+                 (f"{archive.stats.messages:,}-message store", fast_big), SCALE_GOAL, note=note, invert=True)
+
+
+def _quiet_busy_week(archive: Dataset) -> tuple[datetime, datetime]:
+    """A busy week well inside the archive (its threads have context before it)."""
+    weeks = sorted(archive.stats.weeks)
+    middle = weeks[len(weeks) // 4 : max(len(weeks) // 4 + 1, 3 * len(weeks) // 4)]
+    monday = max(middle, key=lambda d: (archive.stats.weeks[d], d))
+    start = datetime(monday.year, monday.month, monday.day, tzinfo=archive.stats.busiest_week()[0].tzinfo)
+    return start, start + timedelta(days=7)

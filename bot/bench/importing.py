@@ -1,0 +1,102 @@
+"""Targets 4 and 5: importing an mbox, its speed and its memory.
+
+4. `digestbot import` of a list into a fresh store (a whole process: store
+   and parse every message) against mail-parser alone parsing the same
+   messages one by one on one core in this process.
+5. Peak RSS of importing a 1 GB mbox against a 100 MB one (memory must not
+   grow with the input) and against a fixed 150 MB ceiling.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+
+from bot.bench import data
+from bot.bench.data import Dataset, Plan
+from bot.bench.measure import Run, run_command, timed
+from bot.bench.report import Goal, Result, rated
+
+SPEED_GOAL = Goal(">=", 3)
+GROWTH_GOAL = Goal("<=", 1.2)
+CEILING_MB = 150.0
+_REPORT = re.compile(r"(\d+) read, (\d+) new, (\d+) already stored, (\d+) parsed, (\d+) flagged")
+
+
+def import_once(plan: Plan, dataset: Dataset, name: str) -> Run:
+    """Import `dataset` into a new, empty store; the store is deleted afterwards."""
+    folder = plan.work / f"import-{name}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    config = data.config(plan, f"import-{name}", folder / "store.sqlite3")
+    try:
+        return run_command([*data.digestbot(), "-c", str(config), "import", str(dataset.mbox)])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def speed(plan: Plan, dataset: Dataset, key: str, label: str) -> Result:
+    """Target 4 on `dataset`."""
+    anchor, count = mail_parser_seconds(dataset)
+    runs = [import_once(plan, dataset, key) for _ in range(plan.sizes.repeat)]
+    run = min(runs, key=lambda r: r.seconds)
+    match = _REPORT.search(run.stdout)
+    counts = match.group(0) if match else run.stdout.strip()[-200:]
+    note = (f"{dataset.name}: {count} messages, {dataset.mbox.stat().st_size / data.MB:.1f} MB; "
+            f"mail-parser {anchor / max(count, 1) * 1000:.2f} ms a message; import said \"{counts}\"")
+    return rated(key, label, ("mail-parser, 1 core", anchor), ("digestbot import", run.seconds), SPEED_GOAL,
+                 note=note)
+
+
+def mail_parser_seconds(dataset: Dataset) -> tuple[float, int]:
+    """mail-parser parsing every message of the mbox once (reading the file is not timed)."""
+    import mailparser
+
+    total = 0.0
+    count = 0
+    for chunk in _chunks(dataset, 500):
+        seconds, _ = timed(lambda chunk=chunk: [mailparser.parse_from_bytes(raw) for raw in chunk])
+        total += seconds
+        count += len(chunk)
+    return total, count
+
+
+def _chunks(dataset: Dataset, size: int) -> Iterator[list[bytes]]:
+    from bot.source import MboxSource
+
+    chunk: list[bytes] = []
+    for mail in MboxSource(dataset.mbox):
+        chunk.append(mail.raw)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def memory(plan: Plan) -> list[Result]:
+    """Target 5: the peak RSS of two imports ten times apart in size."""
+    sizes = plan.sizes
+    small = data.generated(plan, "memory", max_bytes=sizes.memory_small, seed=plan.seed + 4)
+    large = data.generated(plan, "memory", max_bytes=sizes.memory_large, seed=plan.seed + 4)
+    small_run = import_once(plan, small, "memory-small")
+    large_run = import_once(plan, large, "memory-large")
+    small_label, large_label = _size(small), _size(large)
+    note = (f"{small_label} ({small.stats.messages:,} messages) in {small_run.seconds:.1f} s, "
+            f"{large_label} ({large.stats.messages:,} messages) in {large_run.seconds:.1f} s; "
+            f"peak RSS is ru_maxrss of the import process (its largest process); the whole tree "
+            f"(main process plus parse workers, sampled) peaked at {small_run.tree_rss_mb:.0f} MB and "
+            f"{large_run.tree_rss_mb:.0f} MB")
+    growth = rated("memory-growth", f"5. import peak RSS, {large_label} vs {small_label}",
+                   (small_label, small_run.max_rss_mb), (large_label, large_run.max_rss_mb), GROWTH_GOAL,
+                   unit="MB", note=note, invert=True)
+    ceiling = rated("memory-ceiling", f"5. import peak RSS, {large_label}, vs {CEILING_MB:.0f} MB",
+                    ("ceiling", CEILING_MB), (large_label, large_run.max_rss_mb), Goal("<=", 1.0), unit="MB",
+                    invert=True)
+    return [growth, ceiling]
+
+
+def _size(dataset: Dataset) -> str:
+    size = dataset.stats.bytes
+    return f"{size / (1024 * data.MB):.1f} GB" if size >= 1024 * data.MB * 0.9 else f"{size / data.MB:.0f} MB"

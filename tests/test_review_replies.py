@@ -1,0 +1,286 @@
+"""The chair's replies by mail: what counts, and everything that must not."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import review
+from bot.review_notify import request_review
+from bot.review_replies import ReplyResult, dkim_pass, is_for_bot, parse_command, process_replies
+from bot.settings import Settings
+from bot.store import Store, open_store
+from tests.reviewkit import (
+    BOT,
+    CHAIR,
+    LIST,
+    html_of,
+    make_digest,
+    notices,
+    parsed,
+    reply,
+    review_mails,
+    settings_for,
+    text_of,
+)
+from tests.smtp_server import SmtpServer
+
+Env = tuple[Settings, Store, SmtpServer]
+
+
+@pytest.fixture()
+def env(tmp_path: Path, smtp_server: SmtpServer, review_secret: str) -> Env:
+    settings = settings_for(tmp_path, smtp_server)
+    return settings, open_store(settings.store_url), smtp_server
+
+
+def awaiting(env: Env) -> tuple[int, EmailMessage]:
+    """A draft mailed to the chair; its id and the review mail as received."""
+    settings, store, server = env
+    draft = review.store_draft(store, settings, make_digest(), "scheduler", "scheduler")
+    request_review(store, settings, draft.id, actor="scheduler", via="scheduler")
+    return draft.id, review_mails(server)[-1]
+
+
+def answer(env: Env, *raws: bytes, **kw: Any) -> list[ReplyResult]:
+    settings, store, _server = env
+    return process_replies(store, settings, [parsed(raw, settings) for raw in raws], **kw)
+
+
+# -- what counts -----------------------------------------------------------------
+
+
+def test_approve_by_mail(env: Env) -> None:
+    _settings, store, _server = env
+    digest_id, mail = awaiting(env)
+    [result] = answer(env, reply(mail, "Approve.\n\nOn Tue, digestbot wrote:\n> digestbot: draft #1\n"))
+    assert (result.action, result.digest_id) == ("approved", digest_id)
+    assert review.get(store, digest_id).state == "approved"
+    last = review.history(store, digest_id)[-1]
+    assert (last.from_state, last.to_state, last.actor, last.via) == ("awaiting", "approved", CHAIR, "email")
+
+
+def test_reject_by_mail_keeps_the_reason(env: Env) -> None:
+    _settings, store, _server = env
+    digest_id, mail = awaiting(env)
+    [result] = answer(env, reply(mail, "reject the Conduit summary is wrong,\nwait for Dave.\n\n-- \nMaya\n"))
+    assert result.action == "rejected"
+    assert review.history(store, digest_id)[-1].note == "the Conduit summary is wrong, wait for Dave."
+
+
+def test_an_edited_markdown_reply_becomes_a_revision_and_comes_back_for_approval(env: Env) -> None:
+    _settings, store, server = env
+    digest_id, mail = awaiting(env)
+    source = review.revision(store, digest_id).parts.markdown
+    edited = source.replace("Vchan support comes when ready.", "Vchan support lands next week.")
+    [result] = answer(env, reply(mail, edited + "\n> quoted review mail\n"))
+    assert result.action == "edited"
+    draft = review.get(store, digest_id)
+    assert (draft.revision, draft.state) == (2, "awaiting")
+    assert "Vchan support lands next week." in review.revision(store, digest_id).parts.text
+    second = review_mails(server)[-1]
+    assert f"[digestbot #{digest_id} r2 " in str(second["Subject"])
+    assert "lands next week" in text_of(second) and "lands next week" in html_of(second)
+    # The first mail's token is for revision 1: it can no longer approve anything.
+    [old] = answer(env, reply(mail, "approve\n"))
+    assert old.action == "ignored" and review.get(store, digest_id).state == "awaiting"
+    [new] = answer(env, reply(second, "approve\n"))
+    assert new.action == "approved"
+    assert [t.to_state for t in review.history(store, digest_id)] == ["drafted", "awaiting", "drafted", "awaiting",
+                                                                      "approved"]
+
+
+def test_the_token_header_or_in_reply_to_alone_is_enough(env: Env) -> None:
+    _settings, store, _server = env
+    _digest_id, mail = awaiting(env)
+    token_header = str(mail["X-Digestbot-Token"])
+    [by_header] = answer(env, reply(mail, "approve\n", subject="ok", headers={"X-Digestbot-Token": token_header},
+                                    in_reply_to=False))
+    assert by_header.action == "approved"
+    other_id, other = awaiting_next_week(env)
+    [by_reference] = answer(env, reply(other, "approve\n", subject="looks good"))
+    assert by_reference.action == "approved" and review.get(store, other_id).state == "approved"
+
+
+def awaiting_next_week(env: Env) -> tuple[int, EmailMessage]:
+    from datetime import timedelta
+
+    from tests.reviewkit import END, START
+
+    settings, store, server = env
+    draft = review.store_draft(store, settings, make_digest(START + timedelta(7), END + timedelta(7)), "s", "cli")
+    request_review(store, settings, draft.id, actor="s", via="cli")
+    return draft.id, review_mails(server)[-1]
+
+
+# -- what must not count -----------------------------------------------------------
+
+FORGERIES: dict[str, Callable[[EmailMessage], bytes]] = {
+    "wrong sender": lambda m: reply(m, "approve\n", sender="mallory@example.net"),
+    "chair's name, other address": lambda m: reply(m, "approve\n", sender="maya@example.org.evil.example"),
+    "missing token": lambda m: reply(m, "approve\n", subject="Re: [driftwood-devel] Weekly Meeting",
+                                     in_reply_to=False),
+    "altered token": lambda m: reply(m, "approve\n", subject=str(m["Subject"]).replace(
+        str(m["X-Digestbot-Token"]).split()[-1], "0" * 20), in_reply_to=False),
+    "token of another draft": lambda m: reply(m, "approve\n", subject=str(m["Subject"]).replace("#1 ", "#2 "),
+                                              in_reply_to=False),
+}
+
+
+@pytest.mark.parametrize("kind", list(FORGERIES))
+def test_forged_approvals_are_ignored_logged_and_reported(env: Env, kind: str,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    _settings, store, server = env
+    digest_id, mail = awaiting(env)
+    with caplog.at_level(logging.WARNING, logger="digestbot.review"):
+        [result] = answer(env, FORGERIES[kind](mail))
+    assert result.action == "ignored", result
+    assert review.get(store, digest_id).state == "awaiting"
+    assert any("ignored reply" in r.getMessage() and result.reason in r.getMessage() for r in caplog.records)
+    [notice] = notices(server)
+    assert notice["To"] == CHAIR and notice["Auto-Submitted"] == "auto-generated"
+    assert result.reason in text_of(notice)
+
+
+def test_a_token_of_an_older_revision_does_not_approve_the_newer(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    settings, store, server = env
+    digest_id, mail = awaiting(env)
+    review.edit(store, digest_id, "# Changed on the command line\n", "ann", "cli")
+    request_review(store, settings, digest_id, actor="ann", via="cli")
+    with caplog.at_level(logging.WARNING):
+        [result] = answer(env, reply(mail, "approve\n"))
+    assert result.action == "ignored" and "revision 1" in result.reason and "revision 2" in result.reason
+    assert review.get(store, digest_id).state == "awaiting"
+    assert "ignored reply" in caplog.text and len(notices(server)) == 1
+
+
+def test_a_replayed_token_is_ignored_logged_and_reported(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    _settings, store, server = env
+    digest_id, mail = awaiting(env)
+    first = reply(mail, "reject not yet\n")
+    assert answer(env, first)[0].action == "rejected"
+    with caplog.at_level(logging.WARNING):
+        [again] = answer(env, reply(mail, "approve\n"))  # a new mail with the used token
+    assert again.action == "ignored" and "replay" in again.reason
+    assert review.get(store, digest_id).state == "rejected"
+    assert "replay" in caplog.text and len(notices(server)) == 1
+    # The very same reply seen twice (a re-poll) is a duplicate, not an attack: no alarm.
+    [dup] = answer(env, first)
+    assert dup.action == "duplicate" and len(notices(server)) == 1
+
+
+def test_a_reply_to_a_decided_draft_is_ignored(env: Env) -> None:
+    _settings, store, _server = env
+    digest_id, mail = awaiting(env)
+    review.approve(store, digest_id, "ann", "cli")
+    [result] = answer(env, reply(mail, "reject changed my mind\n"))
+    assert result.action == "ignored" and "already approved" in result.reason
+
+
+def test_an_unreadable_answer_is_reported_and_the_token_stays_usable(env: Env) -> None:
+    _settings, _store, server = env
+    _digest_id, mail = awaiting(env)
+    [result] = answer(env, reply(mail, "Looks fine to me, thanks!\n"))
+    assert result.action == "ignored" and "no approve" in result.reason
+    assert len(notices(server)) == 1
+    assert answer(env, reply(mail, "approve\n"))[0].action == "approved"
+
+
+def test_auto_replies_and_other_mail_are_left_alone(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    _settings, store, server = env
+    digest_id, mail = awaiting(env)
+    out_of_office = reply(mail, "approve\n", headers={"Auto-Submitted": "auto-replied"})
+    unrelated = reply(None, "Hi bot, how are you?\n", subject="hello", sender="someone@example.net")
+    results = answer(env, out_of_office, unrelated)
+    assert [r.action for r in results] == ["auto-reply", "not-review"]
+    assert review.get(store, digest_id).state == "awaiting" and notices(server) == []
+
+
+def test_one_notice_for_a_batch_of_ignored_replies(env: Env) -> None:
+    _settings, _store, server = env
+    _digest_id, mail = awaiting(env)
+    results = answer(env, reply(mail, "approve\n", sender="a@example.net"), reply(mail, "approve\n", sender="b@x.y"))
+    assert [r.action for r in results] == ["ignored", "ignored"]
+    [notice] = notices(server)
+    assert "a@example.net" in text_of(notice) and "b@x.y" in text_of(notice)
+
+
+# -- DKIM --------------------------------------------------------------------------
+
+
+def _dkim_key() -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def _signed(raw: bytes, private: bytes, domain: bytes = b"example.org") -> bytes:
+    import dkim
+
+    return dkim.sign(raw, b"sel", domain, private) + raw  # type: ignore[no-any-return]
+
+
+def test_dkim_required_accepts_only_a_signature_by_the_from_domain(tmp_path: Path, smtp_server: SmtpServer,
+                                                                  review_secret: str) -> None:
+    settings = settings_for(tmp_path, smtp_server, review_extra="require_dkim = true\n")
+    env = (settings, open_store(settings.store_url), smtp_server)
+    private, record = _dkim_key()
+    dns = {b"sel._domainkey.example.org.": record, b"sel._domainkey.evil.example.": record}
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        return dns.get(name)
+
+    digest_id, mail = awaiting(env)
+    unsigned = reply(mail, "approve\n")
+    wrong_domain = _signed(reply(mail, "approve\n"), private, b"evil.example")
+    tampered = _signed(reply(mail, "reject no\n"), private).replace(b"reject no", b"approve  ")
+    results = answer(env, unsigned, wrong_domain, tampered, dkim_dns=lookup)
+    assert [r.action for r in results] == ["ignored"] * 3 and all("DKIM" in r.reason for r in results)
+    assert review.get(env[1], digest_id).state == "awaiting"
+    good = _signed(reply(mail, "approve\n"), private)
+    assert dkim_pass(good, CHAIR, lookup)
+    assert answer(env, good, dkim_dns=lookup)[0].action == "approved"
+
+
+# -- reading a reply ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("approve\n", ("approve", "")),
+    ("  APPROVED!\n\nThanks\n", ("approve", "")),
+    ("> digestbot: draft #1\n> quoted\n\napprove\n", ("approve", "")),
+    ("reject: wrong week\n", ("reject", "wrong week")),
+    ("Reject\nthe summary of item 2\nis wrong\n> quoted\n", ("reject", "the summary of item 2 is wrong")),
+    ("rejection letter\n", ("unknown", "")),
+    ("I approve\n", ("unknown", "")),
+    ("edit\n# Title\n\nText\n", ("edit", "# Title\n\nText\n")),
+    ("# Title\n\n> a real blockquote\n\nText\n\nOn Mon, 1 Jan 2024, bot wrote:\n> old\n",
+     ("edit", "# Title\n\n> a real blockquote\n\nText\n")),
+    ("---\nupdated: 2014\n---\n\n### Agenda ###\n", ("edit", "---\nupdated: 2014\n---\n\n### Agenda ###\n")),
+    ("", ("unknown", "")),
+])
+def test_parse_command(body: str, expected: tuple[str, str]) -> None:
+    assert parse_command(body) == expected
+
+
+def test_is_for_bot(env: Env) -> None:
+    settings, _store, _server = env
+    assert is_for_bot(reply(None, "approve\n"), settings)
+    assert is_for_bot(b"To: Unsubscribe <unsubscribe@example.org>\nSubject: x\n\nbody\n", settings)
+    assert is_for_bot(b"To: " + LIST.encode() + b"\nCc: " + BOT.upper().encode() + b"\n\nbody\n", settings)
+    assert not is_for_bot(b"To: " + LIST.encode() + b"\nSubject: approve\n\napprove\n", settings)
+    # The bot's own mailbox adds Delivered-To to list traffic; a list copy carries List-Id.
+    assert not is_for_bot(b"Delivered-To: " + BOT.encode() + b"\nTo: " + LIST.encode() + b"\n\nx\n", settings)
+    assert not is_for_bot(b"To: " + BOT.encode() + b"\nList-Id: <dev.lists.example.org>\n\nx\n", settings)
