@@ -2,9 +2,11 @@
 
 Everything a summary must never quote goes: quoted replies, attributions, forwarded
 and Outlook headers, signatures, list footers, greetings, thanks, "+1" lines, code,
-logs and diffs. One pass files each line, then a pass peels sign-offs off the end.
-Regexes are compiled once, anchored, and free of nested repeats, and the costlier ones
-only see short lines, so a 10 MB body cleans in linear time.
+logs and diffs. One pass files each line, then `bot.signoff` peels sign-offs off the
+end. A "+1" (or "-1") opening the author's text is kept as the message's vote.
+Regexes are compiled once, anchored, and free of nested repeats; cheap substring and
+first-character tests keep most lines away from them. The work is linear, a few µs a
+line, so a 10 MB body cleans in well under a second.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from bot.machine import BULLET, CODE_LIKE, in_statements, is_code, is_noise
+from bot.signoff import Entry, trim_tail
+
 
 @dataclass(frozen=True, slots=True)
 class CleanBody:
@@ -20,6 +25,7 @@ class CleanBody:
     support: bool  # the author's own text was only "+1" / Acked-by style agreement
     actions: tuple[str, ...]  # text after "ACTION:" / "Action:" / "TODO:"
     trailers: tuple[tuple[str, str], ...]  # e.g. ("Acked-by", "Name <addr>")
+    vote: str = ""  # "+" or "-": the author's own text opened with "+1" (or "LGTM") or "-1"
 
 
 _SHORT = 300  # longer lines are prose or data; the costlier patterns skip them
@@ -35,7 +41,8 @@ _CUT = re.compile(
     r" (?:and any attachments? )?(?:is|are|may contain) (?:confidential|privileged).*",
     re.IGNORECASE,
 )
-_CUT_FIRST = "-_TtFfYyCcDd"  # every _CUT line starts with one of these, or is "<list> mailing list"
+# Every _CUT line starts so (or is "<list> mailing list"): a cheap test before the regex.
+_CUT_START = ("-", "_", "To ", "For ", "You ", "This ", "CONFID", "Confid", "DISCLAIM", "Disclaim")
 # The same markers glued into a line by a broken HTML-to-text conversion.
 _INLINE_CUT = re.compile(r"-{2,} ?Original Message ?-{2,}|To unsubscribe(?:, e-mail:| from the)", re.I)
 _FORWARD = re.compile(
@@ -50,7 +57,6 @@ _HEADER = re.compile(
 _HEADER_ROLE = {"de": "from", "von": "from", "发件人": "from", "date": "sent", "gesendet": "sent"}
 _HEADER_ROLE |= {"envoyé": "sent", "datum": "sent", "发送时间": "sent", "subject": "to", "an": "to"}
 _HEADER_ROLE |= {"à": "to", "收件人": "to", "betreff": "to", "objet": "to", "主题": "to"}
-_FROM_LINE = re.compile(r"From: .*(?:@| at )\S+>?$")  # alone, it introduces a quote like "wrote:"
 _ATTRIBUTION = re.compile(
     r"(?:.*\b(?:wrote|writes|said|(?:a )?écrit|schrieb|escribió|scrisse|skrev|schreef)(?: on .*)?"
     r"|Am .* schrieb .*|Le .* a écrit.*) ?:",
@@ -58,57 +64,26 @@ _ATTRIBUTION = re.compile(
 )
 _SUPERCITE = re.compile(r"[A-Za-z][\w.-]{0,14}> ")  # "Herbert> quoted text"
 _HUNK = re.compile(r"@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
-# Machine output: diff headers, logs, stack traces, prompts, code, links, banners. Each rule
-# lists the characters its lines start with ("" for any); a line only meets the rules for
-# its first character, as one 45-way alternation would cost every prose line ~1 µs.
-_NOISE_RULES = (
-    ("", r"\S++ +\| +\d+ ?[+-]*$|(?:[\w$]++\.){2,}(?:[A-Z][\w$<>]*$|[\w$<>]+\()|[\w$]++\.[a-z]{1,5}:\d+\)$"),
-    ("", r"[\w.$]++\(.*\)$|(?:[a-z]\w*+\.)+[A-Z]\w*(?:Exception|Error)\b|[\w.-]++@[\w.-]+:\S*[$#] "),
-    ("", r"(?:\[\d+\]:?\s*|[\w-]{1,12}+(?: [\w-]{1,12}+)?+:\s*|[Ss]ee:?\s+)?<?(?:https?|ftp)://\S+(?: <\S+>)?$"),
-    ("d", r"diff --git |diff -[a-zA-Z]"),
-    ("iI", r"index [0-9a-f]{6,}\.\.|Index: \S"),
-    ("-+", r"(?:---|\+\+\+) (?:a/|b/|/dev/null|\S+\.\w+)|-----(?:BEGIN|END) PGP SIGNED MESSAGE-----"),
-    ("ndsr", r"(?:new|deleted) file mode|similarity index|rename (?:from|to) "),
-    ("F", r"From [0-9a-f]{40} "),
-    ("0123456789[", r"\[?\d{4}-\d{2}-\d{2}[ T]\d{1,2}:\d{2}|\[?\d{1,2}:\d{2}:\d{2}|\d+ files? changed"),
-    ("0123456789", r"\d{1,3}(?:\.\d{1,3}){3} \S+ \S+ \["),
-    ("[EWIDTFS", r"\[?(?:INFO|ERROR|WARN(?:ING)?|DEBUG|TRACE|FATAL|SEVERE)(?:\]|:|\s+[\[(-])"),
-    ("[", r"\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "),
-    ("JFMASOND", r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2}(?:, \d{4})? \d{1,2}:\d{2}:\d{2}"),
-    ("aCE.", r"at (?:[\w$<>]+\.)+[\w$<>]+\(|at$|Caused by: |Exception in thread |\.\.\. \d+ more$"),
-    ("$%#C", r"[$%] \S|# ?[a-z][\w.-]* |#include\b|C:\\\S*>"),
-    ("ipdcH", r"(?:import|package) [\w.]+(?:\.\*)?;$|(?:def|class) \w+.*:$|Hash: \w+$"),
-    ("w[", r"www\.\S+$|\[(?:cid|image):[^\]]*\]\S*$|\[https?://|\[EXTERNAL\]$"),
-    ("GS", r"Get Outlook for \w+|Sent from my \S.{0,30}$|Sent from (?:Mail|Yahoo|Outlook|Samsung|ProtonMail)\b"),
-    ("WCE", r"(?:WARNING|CAUTION|EXTERNAL)(?: EMAIL)?: This (?:e-?mail|message) (?:originated|was sent|came) from"),
-)
-_NOISE_ANY = re.compile("|".join(rule for chars, rule in _NOISE_RULES if not chars))
-_NOISE = {
-    c: re.compile("|".join(rule for chars, rule in _NOISE_RULES if not chars or c in chars))
-    for chars, _ in _NOISE_RULES
-    for c in chars
-}
+_OPENERS = ("@@ -", "```", "-----BEGIN PGP SIGNATURE", "Traceback (most recent call last)")
+_BLOCK_OPENER = re.compile(r"^[ \t]*(?:@@ -|```|-----BEGIN PGP SIGNATURE|Traceback \(most recent call last\))", re.M)
+_TECHNICAL = frozenset("/\\=%_$#@.()[]{}<>|&")  # a lone token with one of these is a path or identifier
+# "EVS<https://...>": a link target glued to its text by an HTML-to-text conversion.
+_GLUED_LINK = re.compile(r"(?<=[^\s(\[])<(?:https?|mailto):[^\s>]*>")
+_VOTE = re.compile(r"[+-]1(?![\d.])")
 _CONTACT = re.compile(r"\b(?:Tel|Tfno|Phone|Fax|Mobile|Cell|Mob)\.?\s*:\s*\+?\(?\d")
 _LETTER = re.compile(r"[^\W\d_]")
 _TRAILER_NAMES = ("Signed-off-by", "Acked-by", "Reviewed-by", "Tested-by", "Reported-by", "Suggested-by")
 _TRAILER = re.compile(rf"({'|'.join(_TRAILER_NAMES)}|Co-developed-by):\s*(\S.*)", re.IGNORECASE)
 _ACTION = re.compile(r"(?:ACTION|Action|TODO)(?: items?)?\s*:\s*(\S.*)")
-_BULLET = re.compile(r"(?:[-*•+–]|\(?\d{1,2}[.)])\s+(?=\S)")
-_VOCATIVE = re.compile(_NAME + r"(?: " + _NAME + r"){0,2} ?[,:，]")  # "Maya," opening the mail
-# One-word replies that look like a signed name ("Correct.") but are an answer.
-_ANSWERS = frozenset(
-    {"yes", "no", "yep", "nope", "right", "correct", "exactly", "indeed", "true", "false", "done", "fixed", "sure"}
-    | {"agreed", "absolutely", "definitely", "confirmed", "nice", "awesome", "great", "cool", "interesting", "good"}
-    | {"perfect", "excellent"}
-)
+_VOCATIVE = re.compile(_NAME + r"(?: " + _NAME + r"){0,2} ?[,，]")  # "Maya," opening the mail
 _THANKS = (
     r"(?:many |big )?(?:thanks|thank you|thx|ty|cheers)(?: (?:a lot|so much|very much|again|in advance"
     r"|so far|all|everyone|for (?:the|your|all)(?: \w+){1,3}))?"
 )
 _CLOSING = (
     r"(?i:" + _THANKS + r"|(?:with )?(?:best|kind|warm|many)? ?regards|best(?: wishes)?|br|rgds|sincerely"
-    r"|yours|all the best|greetings|ciao|cordialement|take care|hth|enjoy|(?:mit )?freundliche[nm]? grüßen?"
-    r"|viele grüße|gruß)"
+    r"|yours|all the best|greetings|ciao|cordialement|amicalement|saludos|groeten|take care|hth|enjoy"
+    r"|(?:mit )?freundliche[nm]? grüßen?|viele grüße|gruß)"
 )
 # Whole lines that say nothing of their own; the group that matched names the kind.
 _MARKER = re.compile(
@@ -121,7 +96,15 @@ _MARKER = re.compile(
     rf"|(?P<close>[-~]?{_CLOSING}(?:[ ,.!]+{_CLOSING})*(?: and)?(?:[ ,.!-]+[-~]?{_NAME}(?: {_NAME}){{0,2}})?[ ,.!]*)$"
 )
 
-Entry = tuple[str, str]  # (kind, text); kind: prose, bullet, break, close, sep or support
+# Every _MARKER line starts with one of these words: a set lookup spares most lines the regex.
+_MARKER_WORDS = frozenset(
+    {"hi", "hello", "hey", "dear", "greetings", "good", "hallo", "bonjour", "hola", "awesome", "great", "nice"}
+    | {"cool", "excellent", "+1", "lgtm", "looks", "sounds", "agreed", "i", "ack", "same", "works", "fine", "ship"}
+    | {"no", "makes", "many", "big", "thanks", "thank", "thx", "ty", "cheers", "with", "best", "kind", "warm"}
+    | {"regards", "br", "rgds", "sincerely", "yours", "all", "ciao", "cordialement", "take", "hth", "enjoy", "mit"}
+    | {"freundliche", "freundlichen", "viele", "gruß", "amicalement", "saludos", "groeten"}
+)
+
 
 
 @dataclass(slots=True)
@@ -133,55 +116,66 @@ class _Scan:
     trailers: list[tuple[str, str]] = field(default_factory=list)
     agreed: bool = False  # a "+1" line or an Acked-by trailer
     started: bool = False  # some prose was kept already
+    vote: str = ""  # "+" or "-", from the first "+1"/"-1" of the author's own text
 
 
 def clean_body(text: str) -> CleanBody:
     """Return only what the author wrote in this message, plus what it signals."""
-    scan = _scan(text.splitlines())
-    _trim_tail(scan.entries)
+    scan = _scan(text.splitlines(), has_blocks=_BLOCK_OPENER.search(text) is not None)
+    trim_tail(scan.entries)
     prose = _paragraphs(scan.entries)
-    return CleanBody(prose, scan.agreed and not prose, tuple(scan.actions), tuple(scan.trailers))
+    return CleanBody(prose, scan.agreed and not prose, tuple(scan.actions), tuple(scan.trailers), scan.vote)
 
 
-def _scan(lines: list[str]) -> _Scan:
+def _scan(lines: list[str], has_blocks: bool) -> _Scan:
+    """File every line, in order, until a line after which nothing is the author's."""
     scan = _Scan()
     out = scan.entries
     forward = False  # among the header lines of a forwarded message
+    code = False  # inside an indented block that showed code
     # Cheap substring tests guard the costlier patterns: most lines are plain prose.
-    for i, raw in _outside_blocks(lines):
+    for i, raw in _outside_blocks(lines) if has_blocks else enumerate(lines):
         line = raw.strip()
-        if forward and line and _is_header(line):
+        indented = raw[:1].isspace()
+        code = code and indented and bool(line)
+        if forward and line and _HEADER.match(line):
             continue
         forward = forward and not line
         short = len(line) <= _SHORT
         if not line or line[0] == ">" or ("> " in line[:17] and _SUPERCITE.match(line)):
             out.append(("break", ""))
-        elif (short and (line[0] in _CUT_FIRST or "ailing" in line) and _CUT.fullmatch(line)) or (
-            _is_header(line) and _is_header_block(lines, i)
+        elif outlook := (line[0] in "*FfDdVv发" and _is_header_block(lines, i)) or (
+            short and (line.startswith(_CUT_START) or "ailing" in line) and _CUT.fullmatch(line)
         ):
+            if (outlook or "riginal" in line) and not (scan.started or scan.agreed):
+                forward = True  # nothing said above the old mail: it is forwarded, with inline notes
+                continue
             _drop_footer_intro(out)
             break
         elif ("riginal" in line or "nsubscribe" in line) and (m := _INLINE_CUT.search(line)):
             if line[: m.start()].strip():
-                _classify(scan, line[: m.start()].strip(), short)
+                _classify(scan, line[: m.start()].strip())
             break
         elif line[0] in "-B" and short and _FORWARD.fullmatch(line):
             forward = True
         elif line[-1] == ":" and short and _ATTRIBUTION.fullmatch(line):
             _drop_wrapped_attribution(out, lines[i - 1].strip() if i else "")
-        elif _is_code(raw, line) or (":" in line and short and (_FROM_LINE.match(line) or _CONTACT.search(line))):
+        elif indented and not code and _continues_item(out, lines[i - 1], line):
+            _classify(scan, line)  # a wrapped list item, indented under its text
+        elif code or is_code(raw, line) or (line[-1] == ";" and in_statements(lines, i)) or (
+            ":" in line and short and _CONTACT.search(line)
+        ):
+            code = indented
             out.append(("break", ""))
-        elif _NOISE.get(line[0], _NOISE_ANY).match(line) or (
-            " " not in line and _is_lone_token(line) and (not out or out[-1][0] not in ("prose", "bullet"))
+        elif is_noise(line) or (
+            " " not in line
+            and not _TECHNICAL.isdisjoint(line.rstrip(".,!?:;"))
+            and (not out or out[-1][0] not in ("prose", "bullet"))
         ):
             out.append(("break", ""))  # a lone path or identifier, unless it ends a wrapped line
         else:
-            _classify(scan, line, short)
+            _classify(scan, line)
     return scan
-
-
-def _is_header(line: str) -> bool:
-    return (":" in line[:16] or "：" in line[:16]) and _HEADER.match(line) is not None
 
 
 def _outside_blocks(lines: list[str]) -> Iterator[tuple[int, str]]:
@@ -189,7 +183,11 @@ def _outside_blocks(lines: list[str]) -> Iterator[tuple[int, str]]:
     old = new = 0  # lines still due in the current diff hunk, from its "@@ -a,b +c,d @@"
     block = ""  # "fence", "pgp" or "trace" while inside one
     for i, raw in enumerate(lines):
-        mark, line = raw[:1], raw.strip()
+        mark = raw[:1]
+        if not (block or old > 0 or new > 0) and not (raw.lstrip() if mark.isspace() else raw).startswith(_OPENERS):
+            yield i, raw  # the common case: no block open, and none opening on this line
+            continue
+        line = raw.strip()
         if old > 0 or new > 0:
             if mark in ("+", "-", " ", "\\", ""):
                 old -= mark in ("-", " ", "")  # "\ No newline at end of file" counts for neither
@@ -204,7 +202,7 @@ def _outside_blocks(lines: list[str]) -> Iterator[tuple[int, str]]:
         elif not block:
             if m := _HUNK.match(line):
                 old, new = int(m.group(1) or 1), int(m.group(2) or 1)
-            elif line.startswith(("```", "-----BEGIN PGP SIGNATURE", "Traceback (most recent call last)")):
+            elif line.startswith(_OPENERS[1:]):
                 block = {"`": "fence", "-": "pgp", "T": "trace"}[line[0]]
             else:
                 yield i, raw
@@ -215,29 +213,27 @@ def _outside_blocks(lines: list[str]) -> Iterator[tuple[int, str]]:
 def _is_header_block(lines: list[str], i: int) -> bool:
     """Does line i open a 'From: / Sent: / To:' block, i.e. an Outlook-quoted mail?"""
     roles = set()
-    for line in lines[i : i + 7]:
-        if m := _HEADER.match(line.strip()):
-            roles.add(_HEADER_ROLE.get(m.group(1).lower(), m.group(1).lower()))
+    for j, line in enumerate(lines[i : i + 7]):
+        m = _HEADER.match(line.strip())
+        role = _HEADER_ROLE.get(m.group(1).lower(), m.group(1).lower()) if m else ""
+        if (j == 0) != (role == "from"):
+            return False  # the block opens with its From: line, and has only one
+        roles.add(role)
     return {"from", "sent", "to"} <= roles
 
 
-def _is_code(raw: str, line: str) -> bool:
-    """Indented blocks, brace and statement lines, markup, and column layouts."""
-    if raw.startswith(("    ", "\t")) or line[-1] in "{}" or (line[0] == "<" and line[-1] == ">"):
-        return True
-    if line[-1] == ";" and (any(c in line for c in "(=)[]{}") or line.count(" ") < 3):
-        return True  # "foo(bar);", "return x;", but not prose that happens to wrap at a ";"
-    if "   " in line or "\t" in line:  # aligned columns: tables, ASCII art, signatures
-        bullet = _BULLET.match(line)  # but Outlook pads list markers: "1)      Text"
-        text = line[bullet.end() :] if bullet else line
-        if "   " in text or "\t" in text:
-            return True
-    return "|" in line and (line.count(" | ") > 1 or "||" in line)  # "a | b | c" rows
+def _continues_item(out: list[Entry], previous: str, line: str) -> bool:
+    """Is this indented line the next line of the list item (or prose) just kept, not code?
 
-
-def _is_lone_token(line: str) -> bool:
-    token = line.rstrip(".,!?:;")
-    return " " not in token and any(c in token for c in "/\\=%_$#@.()[]{}<>|&")
+    "  - A console daemon could log straight into" is followed by
+    "    Tidepool and empty the rings": that is the item going on, not a code block.
+    """
+    if not out or out[-1][0] not in ("bullet", "prose") or not previous.strip():
+        return False
+    item = previous.lstrip()
+    if not (BULLET.match(item) or previous[:1].isspace()):
+        return False  # only lists (and their wrapped lines) are indented in prose
+    return not CODE_LIKE.search(line)
 
 
 def _drop_footer_intro(out: list[Entry]) -> None:
@@ -255,99 +251,44 @@ def _drop_wrapped_attribution(out: list[Entry], previous: str) -> None:
     out.append(("break", ""))
 
 
-def _classify(scan: _Scan, line: str, short: bool) -> None:
+def _classify(scan: _Scan, line: str) -> None:
     """File one line of the author's own text as prose, bullet, marker or trailer."""
     if ":" in line[:24] and (trailer := _TRAILER.match(line)):
         name = next((n for n in _TRAILER_NAMES if n.lower() == trailer.group(1).lower()), "Co-developed-by")
         scan.trailers.append((name, trailer.group(2).strip()))
         scan.agreed |= name in ("Acked-by", "Reviewed-by", "Tested-by")
         scan.entries.append(("break", ""))
-    elif len(line) <= 60 and (marker := _MARKER.match(line)):
+    elif len(line) <= 60 and _first_word(line) in _MARKER_WORDS and (marker := _MARKER.match(line)):
         kind = marker.lastgroup or "greeting"
         scan.agreed |= kind == "support"
+        if kind == "support" and not scan.vote:
+            scan.vote = "+"
         scan.entries.append((kind if kind != "greeting" else "break", ""))
     elif not line[0].isalpha() and not _LETTER.search(line):  # rules, bare numbers, table cells
         scan.entries.append(("sep" if len(line) > 1 and set(line) <= set("-_=*#~+.") else "break", ""))
     elif not scan.started and _VOCATIVE.fullmatch(line):
         scan.entries.append(("break", ""))
     else:
+        if not scan.started and not scan.vote and line[0] in "+-" and (vote := _VOTE.match(line)):
+            scan.vote = vote.group()[0]  # "-1: the archive misses the license", "+1, and thanks"
         scan.started = True
-        bullet = _BULLET.match(line) if line[0] in "-*•+–(0123456789" else None
+        bullet = BULLET.match(line) if line[0] in "-*•+–(0123456789" else None
         body = line[bullet.end() :] if bullet else line
+        if body[0] == ">":  # "- > text" is a quote in a list
+            scan.entries.append(("break", ""))
+            return
         if ":" in body[:14] and (action := _ACTION.match(body)):
             scan.actions.append(action.group(1).strip())
+        if "  " in body or not body.isprintable():  # tabs, runs of spaces, NBSP: one space each
+            body = " ".join(body.split())
+        if "<" in body and ("<http" in body or "<mailto" in body):
+            body = _GLUED_LINK.sub("", body)
         scan.entries.append(("bullet" if bullet else "prose", body))
 
 
-def _trim_tail(entries: list[Entry]) -> None:
-    """Peel sign-offs and signature blocks off the end until neither is left."""
-    # Runs of dropped lines collapse to one break, so each peel looks at a few entries.
-    entries[:] = [e for i, e in enumerate(entries) if e[1] or not i or entries[i - 1] != e]
-    while _drop_signoff(entries) or _drop_signature(entries):
-        pass
-
-
-def _drop_signoff(entries: list[Entry]) -> bool:
-    """'Thanks,' or a '___' rule followed by at most six name-like lines: cut there."""
-    names, j = 0, len(entries) - 1
-    while j >= 0 and entries[j][0] in ("break", "prose", "bullet"):
-        if entries[j][0] != "break":
-            if names == 6 or not _is_namey(entries[j][1]):
-                return False
-            names += 1
-        j -= 1
-    if j < 0 or entries[j][0] not in ("close", "sep"):
-        return False
-    del entries[j:]
-    return True
-
-
-def _drop_signature(entries: list[Entry]) -> bool:
-    """A last paragraph that opens with a bare name ('Maya Chen' + title lines) or is a motto."""
-    while entries and entries[-1][0] in ("break", "close", "sep", "support"):
-        entries.pop()
-    start = len(entries)
-    while start and entries[start - 1][0] == "prose" and len(entries) - start < 9:
-        start -= 1
-    if start and entries[start - 1][0] == "bullet":  # "- Maya" signs off like "-Maya"
-        start -= 1
-    tail = [text for _, text in entries[start:]]
-    if not tail or (start and entries[start - 1][0] == "prose"):  # over eight lines: prose
-        return False
-    signed = _is_namey(tail[0], strict=True) and all(_is_namey(t) for t in tail[1:])
-    if not signed and not _is_motto(" ".join(tail)):
-        return False
-    earlier = (entries[i][0] for i in range(start - 1, -1, -1) if entries[i][0] != "break")
-    previous = next(earlier, "")
-    if previous == "bullet" and entries[start][0] == "bullet":
-        return False  # the last item of a list
-    if previous not in ("prose", "bullet", "support") and not any(k in ("prose", "support") for k in earlier):
-        return False  # these are the author's only words: keep them
-    del entries[start:]
-    return True
-
-
-def _is_namey(text: str, strict: bool = False) -> bool:
-    """Could this line belong to a signature (a name, title, company, address)?"""
-    words = text.split()
-    if not words or len(text) > 80 or len(words) > (4 if strict else 10):
-        return False
-    if strict and len(words) == 1 and words[0].strip(".!").lower() in _ANSWERS:
-        return False
-    if text.endswith(("?", ":", ",")) or (text.endswith(".") and len(words) > 4):
-        return False
-    # Numbers and symbols ("6-600", "#39") say nothing; "-chris", "~t~" and "@maya" are names.
-    alpha = [w for w in words if w[0] in "-~@" or w.lstrip("(\"'")[:1].isalpha()]
-    caps = sum(1 for w in alpha if w[0] in "-~" or w.lstrip("(\"'")[:1].isupper() or "@" in w)
-    if strict:  # one lower-case word may pass: "Jan van Berg", "Maya Chen (she/her)"
-        return bool(alpha) and caps >= len(alpha) - (len(alpha) > 2)
-    return 2 * caps >= len(alpha)
-
-
-def _is_motto(text: str) -> bool:
-    """A quotation closing the mail, perhaps attributed: a signature's motto."""
-    end = max(text.rfind('"'), text.rfind("”"))
-    return text[:1] in '"“' and end > 0 and len(text[end + 1 :].split()) <= 6
+def _first_word(line: str) -> str:
+    words = line.lstrip("-~").split(None, 1)
+    return words[0].rstrip(",.!:，").lower() if words else ""
 
 
 def _paragraphs(entries: list[Entry]) -> str:
@@ -359,4 +300,4 @@ def _paragraphs(entries: list[Entry]) -> str:
         elif kind in ("prose", "bullet"):
             paragraphs.append([text])  # a bullet always opens its own paragraph
         open_paragraph = kind in ("prose", "bullet")
-    return "\n\n".join(" ".join(" ".join(p).split()) for p in paragraphs)
+    return "\n\n".join(" ".join(p) for p in paragraphs)

@@ -156,8 +156,11 @@ def _actor() -> str:
 
 def _store_draft(ctx: Context, digest: Any, *, notify: bool, fmt: str, output: Path | None) -> None:
     from bot.review import store_draft
+    from bot.review_notify import check_ready
 
     settings, store = ctx.settings, ctx.store()
+    if notify:
+        check_ready(settings)
     info = store_draft(store, settings, digest, _actor(), "cli")
     if output is not None:
         _emit(_render(settings, digest, fmt), output)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from bot.clean import CleanBody, clean_body
 from bot.errors import ConfigError
 from bot.group import AOB, compile_rules, effective_rules, make_items, section_of
-from bot.model import Digest, Item, Mail, Section, SummarySentence, Thread
+from bot.model import Digest, Item, Mail, Section, Thread
 from bot.render import RenderOptions
 from bot.settings import Settings
 from bot.store import Store
@@ -77,28 +77,30 @@ def _context_mails(store: Store, mails: Sequence[Mail]) -> list[Mail]:
 
 
 def _summarize(item: Item, cleaned: dict[str, CleanBody], settings: Settings) -> Item:
+    """Summarize the item's new messages; continued threads' older ones are context only."""
+    from dataclasses import replace
+
+    from bot.items import as_sentence, item_budget, take_actions, votes, without_vote
     from bot.summarize import Utterance, summarize_thread
 
     continued = any(t.context_ids for t in item.threads)
-    actions = tuple(
-        f"{mail.author}, {action}"
-        for thread in item.threads for mail in thread.new_mails for action in cleaned[mail.message_id].actions
-    )
-    if item.note:  # a patch series is one line, not a summary
-        return _with(item, (), continued, actions)
-    utterances = [
-        Utterance(mail.message_id, mail.author, cleaned[mail.message_id].text)
-        for mail in _discussion_order(item.threads)
-        if cleaned[mail.message_id].text
-    ]
-    summary = summarize_thread(utterances, words=settings.digest.summary_words, strategy=settings.digest.strategy)
-    return _with(item, tuple(summary), continued, actions)
-
-
-def _with(item: Item, summary: tuple[SummarySentence, ...], continued: bool, actions: tuple[str, ...]) -> Item:
-    from dataclasses import replace
-
-    return replace(item, summary=summary, continued=continued, actions=actions)
+    if item.note:  # a patch series or pull request is one line, not a summary
+        return replace(item, continued=continued)
+    mails = _discussion_order(item.threads)
+    utterances: list[Utterance] = []
+    actions: list[str] = []
+    participants = item.participants  # a property that walks every mail: once, not once per mail
+    for mail in mails:
+        # An action is listed once, as "Action: who, what", so it leaves the summarized text.
+        taken = take_actions(without_vote(cleaned[mail.message_id].text), mail.author, participants)
+        actions.extend(a for a in taken.items if a not in actions)
+        if taken.text:
+            utterances.append(Utterance(mail.message_id, mail.author, taken.text))
+    words = item_budget(settings.digest.summary_words, item)
+    summary = summarize_thread(utterances, words=words, strategy=settings.digest.strategy)
+    summary = [replace(s, text=as_sentence(s.text)) for s in summary]
+    return replace(item, summary=tuple(summary), continued=continued, actions=tuple(actions),
+                   note=votes(mails, cleaned))
 
 
 def _discussion_order(threads: Sequence[Thread]) -> list[Mail]:
@@ -136,8 +138,10 @@ def _order_sections(sections: list[Section], order: Sequence[str]) -> list[Secti
 
 
 def _participants(threads: Sequence[Thread], settings: Settings) -> tuple[str, ...]:
-    """Everyone who wrote in the period, the chair first."""
-    names = {name for t in threads for name in t.participants}
+    """Everyone who wrote in the period, the chair first; not bots (GitHub, CI), whose items name the people."""
+    from bot.series import is_notification
+
+    names = {m.author for t in threads for m in t.new_mails if not is_notification(m)}
     chair = settings.digest.chair
     others = sorted((n for n in names if n != chair), key=lambda n: (n.split()[-1].lower() if n else "", n))
     return (chair, *others) if chair else tuple(others)

@@ -44,3 +44,27 @@ class SendError(DigestbotError):
 
 class ScheduleError(DigestbotError):
     """The scheduler could not start or another bot holds the lock."""
+
+
+# SQLite's primary result codes that mean trouble with the database file, not a bug in a
+# query: what to tell the user. (A bug stays an exception with its traceback.)
+_SQLITE_HINTS = {
+    13: "free some disk space and run again; everything stored before is kept",  # SQLITE_FULL
+    10: "is the disk full or failing? Everything stored before is kept",  # SQLITE_IOERR
+    5: "another process is using the store; try again",  # SQLITE_BUSY
+    6: "another process is using the store; try again",  # SQLITE_LOCKED
+    11: "the store file is damaged",  # SQLITE_CORRUPT
+    26: "the store file is damaged or not a database",  # SQLITE_NOTADB
+    14: "check the file and its folder's permissions",  # SQLITE_CANTOPEN
+    3: "check the file and its folder's permissions",  # SQLITE_PERM
+    8: "check the file and its folder's permissions",  # SQLITE_READONLY
+}
+
+
+def sqlite_trouble(exc: BaseException, where: str) -> StoreError | None:
+    """One clear line for a full disk, an I/O error, a busy, damaged or unreadable database; else None."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    hint = _SQLITE_HINTS.get(code & 0xFF) if isinstance(code, int) else None
+    if hint is None:
+        return None
+    return StoreError(f"store {where}: {str(exc).splitlines()[0] if str(exc) else 'error'}; {hint}")

@@ -1,8 +1,8 @@
 """Group threads into agenda items and sections, as a chair would.
 
 Threads on one topic become one item (a talk's feedback thread, its slides
-thread and a forwarded copy); a patch series becomes one line; every item
-lands in the first section whose rule matches, AOB otherwise.
+thread and a forwarded copy); a patch series or a pull request becomes one
+line; every item lands in the first section whose rule matches, AOB otherwise.
 """
 
 from __future__ import annotations
@@ -13,50 +13,65 @@ from dataclasses import dataclass, replace
 
 from bot.clean import CleanBody
 from bot.model import Item, Thread
+from bot.series import (
+    build_item,
+    build_report,
+    patch_item,
+    pull_request_item,
+    pull_request_of,
+    same_send,
+    series_key,
+)
 from bot.settings import SectionRule
-from bot.subject import clean_title, patch_info, subject_tags
+from bot.subject import subject_tags
+from bot.topics import group_topics, topic_title
 
 AOB = "aob"
+PATCHES = "patches"
+STATUS = "status"
 
 # Rule order is match priority: a "[PATCH] fix the call script" is a patch.
+# Tuned on real lists: each pattern must say what the thread *is* (a vote, a
+# talk, the call), not merely mention the word ("release" alone is often a
+# question about one, "conf" is httpd.conf, "profile" is a Maven profile).
 DEFAULT_RULES: tuple[SectionRule, ...] = (
     SectionRule(
-        key="patches", title="Patches",
-        subject=(r"\bpatch(es)?\b", r"\bpull request\b", r"\bgit pull\b", r"\bmerge[ds]?\b"),
+        key=PATCHES, title="Patches",
+        subject=(r"\bpatch(es)?\b", r"\bpull request\b", r"\bgit pull\b", r"\bPR #?\d+",
+                 r"\bmerg(e|es|ed|ing)\b.*\b(to|into) (master|main|trunk|develop)\b"),
         tags=("patch", "rfc", "pull", "pr"),
     ),
     SectionRule(
         key="releases", title="Releases and announcements",
-        subject=(r"\breleased?\b", r"\bannounce(ment|d)?\b", r"\[vote\]", r"\[result\]", r"\brc\d\b"),
-        tags=("ann", "announce", "release", "vote", "result"),
+        subject=(r"\breleased\b", r"\brelease (of )?v?\d+(\.\d+)+", r"v?\d+(\.\d+)+ (is )?(out|released|available)\b",
+                 r"\bannounc(e|es|ed|ing|ement)\b", r"\brc\d+\b", r"\bavailable for download\b",
+                 r"\bnow available\b"),
+        body=(r"\b(pleased|happy|proud|glad) to announce\b", r"\bwe(('ve| have) just| have|'ve) released\b"),
+        tags=("ann", "announce", "release", "vote", "result", "canceled", "cancelled"),
     ),
     SectionRule(
         key="talks", title="Talks and events",
-        subject=(r"\btalks?\b", r"\bslides?\b", r"summit\b", r"\bconf(erence)?\b", r"\bworkshop\b",
-                 r"\bmeetup\b", r"\bhackathon\b", r"\bpresentation\b", r"\bfosdem\b", r"\bwebinar\b"),
+        subject=(r"\btalks?\b", r"\bslides?\b", r"summit\b", r"\bconference\b(?! call)", r"\bworkshop\b",
+                 r"\bmeetup\b", r"\bhackathon\b", r"\bpresentation\b", r"\bfosdem\b", r"\bwebinar\b",
+                 r"\bf2f\b", r"\bface[- ]to[- ]face\b", r"\bsprint\b", r"\bcall for (papers|proposals|talks)\b"),
         tags=("event", "talk", "cfp"),
     ),
     SectionRule(
         key="call", title="The weekly call",
-        subject=(r"\b(weekly|next|the) (call|meeting)\b", r"\bcall\b", r"\bagenda\b", r"\bminutes\b",
-                 r"\bhangouts?\b", r"\bjitsi\b", r"\bzoom\b", r"\bgotomeeting\b", r"\bdial[- ]in\b"),
+        subject=(r"\b(weekly|next|the|this week'?s|today'?s|our|conference|phone|video|community) (call|meeting)\b",
+                 r"(^|\]\s*)call\b", r"\bagenda\b", r"\bminutes\b", r"\bhangouts?\b", r"\bjitsi\b", r"\bzoom\b",
+                 r"\bgotomeeting\b", r"\bdial[- ]in\b", r"\btelcos?\b", r"\btelcons?\b", r"\btelecon(ference)?s?\b"),
         tags=("call", "meeting", "agenda"),
     ),
     SectionRule(
-        key="status", title="Status updates",
+        key=STATUS, title="Status updates",
         subject=(r"\bstatus\b", r"\bprogress\b", r"\bweekly (update|report)\b", r"\broadmap\b",
-                 r"\bprofil(e|ing)\b", r"\bbenchmarks?\b", r"\bperformance\b"),
+                 r"\bprofiling\b", r"\bbenchmarks?\b", r"\bjenkins build\b", r"\bbuild failed in jenkins\b",
+                 r"\bbuild (is|became) (still )?(failing|unstable|broken)\b", r"\bbuild is back to (stable|normal)\b"),
         tags=("status", "report", "update"),
     ),
     SectionRule(key=AOB, title="Any other business"),
 )
-
-_WORD = re.compile(r"[a-z0-9][a-z0-9+#.-]*")
-_STOP = frozenset(
-    "a an and are as at be by for from has have how i in is it my of on or our re the this to was we what "
-    "with you your fwd about after new question questions".split()
-)
-_MERGED = re.compile(r"\b(applied|merged|pushed|queued|committed)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +80,19 @@ class CompiledRule:
     subject: tuple[re.Pattern[str], ...]
     body: tuple[re.Pattern[str], ...]
 
-    def matches(self, thread: Thread) -> bool:
+    def matches_subject(self, thread: Thread) -> bool:
         tags = {t.split()[0] for mail in thread.mails[:1] for t in subject_tags(mail.subject) if t}
         if tags & set(self.rule.tags):
             return True
         subjects = " ".join(dict.fromkeys(m.subject for m in thread.mails[:3]))
-        if any(p.search(subjects) for p in self.subject):
-            return True
+        return any(p.search(subjects) for p in self.subject)
+
+    def matches_body(self, thread: Thread) -> bool:
         first_body = thread.mails[0].body[:4000] if thread.mails else ""
         return any(p.search(first_body) for p in self.body)
+
+    def matches(self, thread: Thread) -> bool:
+        return self.matches_subject(thread) or self.matches_body(thread)
 
 
 def effective_rules(custom: Sequence[SectionRule]) -> tuple[SectionRule, ...]:
@@ -106,90 +125,65 @@ def compile_rules(rules: Sequence[SectionRule]) -> list[CompiledRule]:
 
 
 def section_of(item: Item, rules: Sequence[CompiledRule]) -> str:
-    """The key of the first enabled rule matching the item's first thread."""
-    for compiled in rules:
-        if compiled.rule.key != AOB and compiled.rule.enabled and compiled.matches(item.threads[0]):
-            return compiled.rule.key
+    """The key of the first enabled rule matching the item's first thread.
+
+    Subjects and tags are read before bodies: a talk announced as "pleased to
+    announce" is still a talk.
+    """
+    enabled = [c for c in rules if c.rule.key != AOB and c.rule.enabled]
+    thread = item.threads[0]
+    if is_change(thread) and any(c.rule.key == PATCHES for c in enabled):
+        return PATCHES
+    if is_build(thread) and any(c.rule.key == STATUS for c in enabled):
+        return STATUS
+    for matches in (CompiledRule.matches_subject, CompiledRule.matches_body):
+        for compiled in enabled:
+            if matches(compiled, thread):
+                return compiled.rule.key
     return AOB
 
 
+def is_change(thread: Thread) -> bool:
+    """A patch series or a pull request: shown as one line, filed under patches."""
+    return series_key(thread) is not None or (bool(thread.mails) and pull_request_of(thread.mails[0]) is not None)
+
+
+def is_build(thread: Thread) -> bool:
+    """A CI server's build reports: shown as one line, filed under status updates."""
+    return bool(thread.new_mails) and all(build_report(m.subject) for m in thread.new_mails)
+
+
 def make_items(threads: Sequence[Thread], cleaned: Mapping[str, CleanBody]) -> list[Item]:
-    """One item per topic: patch series collapse, similar subjects merge."""
-    items: list[Item] = []
-    groups: list[list[Thread]] = []
+    """One item per topic: patch series, pull requests and CI jobs collapse, similar topics merge."""
+    series: list[list[Thread]] = []
+    requests: dict[tuple[str, int], list[Thread]] = {}
+    builds: dict[str, list[Thread]] = {}
+    discussions: list[Thread] = []
     for thread in threads:
-        if _is_patch_series(thread):
-            items.append(patch_item(thread, cleaned))
-            continue
-        for group in groups:
-            if _same_topic(group, thread):
+        request = next((pr for m in thread.mails if (pr := pull_request_of(m))), None)
+        if request is not None:
+            # A pull request reopened under a new number keeps its title: one line for both.
+            key = (request.repo.lower(), request.number)
+            same_title = next((k for k, ts in requests.items() if _request_title(ts) == request.title.lower()), key)
+            requests.setdefault(same_title, []).append(thread)
+        elif series_key(thread) is not None:
+            group = next((g for g in series if same_send(g[0], thread)), None)
+            if group is None:
+                series.append([thread])
+            else:
                 group.append(thread)
-                break
+        elif is_build(thread):  # a person's reply makes it a discussion
+            job = build_report(thread.new_mails[0].subject)
+            builds.setdefault(job[0].lower() if job else "", []).append(thread)
         else:
-            groups.append([thread])
-    items.extend(Item(title=_common_title(group), threads=tuple(group)) for group in groups)
+            discussions.append(thread)
+    items = [patch_item(group, cleaned) for group in series]
+    items += [pull_request_item(group) for group in requests.values()]
+    items += [build_item(group) for group in builds.values()]
+    items += [Item(title=topic_title(group), threads=tuple(group)) for group in group_topics(discussions, cleaned)]
     return items
 
 
-def _content_words(title: str) -> set[str]:
-    return {w.strip(".-") for w in _WORD.findall(title.lower())} - _STOP - {""}
-
-
-def _same_topic(group: Sequence[Thread], thread: Thread) -> bool:
-    words = _content_words(thread.subject)
-    for other in group:
-        theirs = _content_words(other.subject)
-        shared = words & theirs
-        if words == theirs and words:
-            return True
-        if len(shared) >= 2 and len(shared) / len(words | theirs) >= 0.5:
-            return True
-    return False
-
-
-def _common_title(group: Sequence[Thread]) -> str:
-    """The words all subjects share, in the first subject's order, if that says enough."""
-    if len(group) == 1:
-        return group[0].subject
-    first = group[0].subject
-    shared = set.intersection(*(_content_words(t.subject) for t in group))
-    kept = [w for w in first.split() if w.lower().strip(".,:-") in shared]
-    title = " ".join(kept)
-    return title[:1].upper() + title[1:] if len(kept) >= 2 else first
-
-
-def _is_patch_series(thread: Thread) -> bool:
-    return patch_info(thread.mails[0].subject) is not None
-
-
-def patch_item(thread: Thread, cleaned: Mapping[str, CleanBody]) -> Item:
-    """A patch series as one line: title, version, author, size, reviewers, outcome."""
-    root = thread.mails[0]
-    info = patch_info(root.subject)
-    assert info is not None
-    patches = {patch_info(m.subject) for m in thread.mails}
-    count = max(info.total, sum(1 for p in patches if p is not None and p.index > 0))
-    reviewers: dict[str, None] = {}
-    acked = merged = False
-    for mail in thread.mails:
-        body = cleaned.get(mail.message_id)
-        if body is None or mail.from_addr == root.from_addr and mail is root:
-            continue
-        for name, value in body.trailers:
-            if name.lower() in ("acked-by", "reviewed-by", "tested-by") and mail.author != root.author:
-                reviewers.setdefault(value.split("<")[0].strip() or mail.author, None)
-                acked = True
-        if patch_info(mail.subject) is None or mail.subject.lower().startswith("re:"):
-            if body.support and mail.author != root.author:
-                reviewers.setdefault(mail.author, None)
-                acked = True
-            if _MERGED.search(body.text) and mail.author != root.author:
-                merged = True
-    outcome = "merged" if merged else "acked" if acked else "under review"
-    version = f"v{info.version}, " if info.version > 1 else ""
-    plural = "patch" if count == 1 else "patches"
-    note = f"{version}{count} {plural} by {root.author}"
-    if reviewers:
-        note += "; reviewed by " + ", ".join(reviewers)
-    note += f"; {outcome}."
-    return Item(title=info.title or clean_title(root.subject), threads=(thread,), note=note)
+def _request_title(threads: Sequence[Thread]) -> str:
+    first = next((pr for m in threads[0].mails if (pr := pull_request_of(m))), None)
+    return first.title.lower() if first else ""

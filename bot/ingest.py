@@ -7,8 +7,9 @@ parsing loses nothing: the next run parses whatever is still unparsed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -21,6 +22,9 @@ from bot.store import Store, message_id_of, now
 BATCH = 400
 # Below this many messages a process pool costs more than it saves.
 POOL_THRESHOLD = 800
+SMALL_BATCH = 50  # parsed in this process even with a pool
+MAX_WORKERS = 4
+IN_FLIGHT = 2  # batches parsing while the next is read and stored: bounds memory
 
 
 @dataclass
@@ -38,31 +42,32 @@ class IngestReport:
 
 def ingest(store: Store, mails: Iterable[RawMail], limits: LimitSettings, *,
            expected: int | None = None, on_progress: Callable[[int], None] | None = None) -> IngestReport:
-    """Store and parse every message from `mails`; returns the counts."""
+    """Store and parse every message from `mails`; returns the counts.
+
+    `on_progress` is called once the messages taken so far are stored (raw).
+    Parsing runs in worker processes while the next batch is read and stored,
+    and each message is parsed once.
+    """
     report = IngestReport()
-    pool: Executor | None = None
-    if expected is None or expected >= POOL_THRESHOLD:
-        workers = min(4, os.cpu_count() or 1)
-        pool = ProcessPoolExecutor(workers) if workers > 1 else None
-    try:
+    pooled = expected is None or expected >= POOL_THRESHOLD
+    with _Parsers(limits, pooled) as parsers:
         for batch in _batches(mails, BATCH):
             stored = store.add_raw(batch)
             report.read += len(batch)
             report.new += sum(1 for s in stored if s.new)
             report.duplicates += len(batch) - sum(1 for s in stored if s.new)
-            jobs = [(s.pk, s.message_id, s.raw) for s in stored if s.new]
-            _parse_and_save(store, jobs, limits, report, pool)
+            parsers.submit([(s.pk, s.message_id, s.raw) for s in stored if s.new])
             if on_progress:
                 on_progress(sum(len(m.raw) for m in batch))
-        # Anything a killed earlier run stored but never parsed.
+            _save(store, parsers.done(), report)
+        _save(store, parsers.drain(), report)
+        # Anything a killed earlier run stored but never parsed (this run's are all saved by now).
         leftover = store.unparsed()
         for start in range(0, len(leftover), BATCH):
             pks = leftover[start : start + BATCH]
-            jobs = [(pk, message_id_of(raw), raw) for pk, raw in store.raw_of(pks)]
-            _parse_and_save(store, jobs, limits, report, pool)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            parsers.submit([(pk, message_id_of(raw), raw) for pk, raw in store.raw_of(pks)])
+            _save(store, parsers.done(), report)
+        _save(store, parsers.drain(), report)
     return report
 
 
@@ -72,22 +77,59 @@ def _batches(mails: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
         yield batch
 
 
-def _parse_and_save(store: Store, jobs: list[tuple[int, str, bytes]], limits: LimitSettings,
-                    report: IngestReport, pool: Executor | None) -> None:
-    if not jobs:
-        return
-    stamp = now()
-    if pool is not None and len(jobs) > 50:
-        half = (len(jobs) + 1) // 2
-        chunks = [jobs[:half], jobs[half:]]
-        results = [r for chunk in pool.map(parse_batch, chunks, [limits] * 2, [stamp] * 2) for r in chunk]
-    else:
-        results = parse_batch(jobs, limits, stamp)
-    store.save_parsed(results)
-    report.parsed += sum(1 for _, mail in results if not mail.flags)
-    report.flagged += sum(1 for _, mail in results if mail.flags)
+def _save(store: Store, results: Iterable[list[tuple[int, Mail]]], report: IngestReport) -> None:
+    for parsed in results:
+        store.save_parsed(parsed)
+        report.parsed += sum(1 for _, mail in parsed if not mail.flags)
+        report.flagged += sum(1 for _, mail in parsed if mail.flags)
 
 
-def parse_batch(jobs: list[tuple[int, str, bytes]], limits: LimitSettings, stamp: datetime) -> list[tuple[int, Mail]]:
+Job = tuple[int, str, bytes]
+
+
+class _Parsers:
+    """Parses batches in worker processes, a bounded number in flight, results in order.
+
+    Without a pool (small imports) a batch is parsed at once, in this process.
+    """
+
+    def __init__(self, limits: LimitSettings, pooled: bool) -> None:
+        self.limits = limits
+        workers = min(MAX_WORKERS, os.cpu_count() or 1) if pooled else 1
+        self.pool: Executor | None = ProcessPoolExecutor(workers) if workers > 1 else None
+        self.workers = workers
+        self.pending: deque[list[Future[list[tuple[int, Mail]]]]] = deque()
+
+    def __enter__(self) -> _Parsers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def submit(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
+        stamp = now()
+        if self.pool is None or len(jobs) <= SMALL_BATCH:
+            parsed: Future[list[tuple[int, Mail]]] = Future()
+            parsed.set_result(parse_batch(jobs, self.limits, stamp))
+            self.pending.append([parsed])
+            return
+        size = -(-len(jobs) // self.workers)
+        self.pending.append([self.pool.submit(parse_batch, jobs[i : i + size], self.limits, stamp)
+                             for i in range(0, len(jobs), size)])
+
+    def done(self) -> Iterator[list[tuple[int, Mail]]]:
+        """Parsed batches that are ready, in order; waits only while too many are in flight."""
+        while self.pending and (len(self.pending) > IN_FLIGHT or all(f.done() for f in self.pending[0])):
+            yield [r for future in self.pending.popleft() for r in future.result()]
+
+    def drain(self) -> Iterator[list[tuple[int, Mail]]]:
+        while self.pending:
+            yield [r for future in self.pending.popleft() for r in future.result()]
+
+
+def parse_batch(jobs: list[Job], limits: LimitSettings, stamp: datetime) -> list[tuple[int, Mail]]:
     """Parse a batch (runs in a worker process when the import is large)."""
     return [(pk, parse_mail(raw, mid, stamp, limits)) for pk, mid, raw in jobs]

@@ -50,8 +50,8 @@ class JobRun:
     settings: Settings
     store: Store
     job_id: str
-    due: datetime  # the fire time this run is for (the newest one when missed runs were coalesced)
-    now: datetime  # when the run started
+    due: datetime  # the fire time this run is for, in schedule.timezone (the newest, when coalesced)
+    now: datetime  # when the run started, in UTC
 
 
 JobFn = Callable[[JobRun], str]
@@ -71,15 +71,16 @@ class WallClockCron(CronTrigger):  # type: ignore[misc]
 
     APScheduler 3 fires "30 1 * * sun" twice in Europe/London on the night the
     clocks go back (01:30 BST, then 01:30 GMT), which would draft a week twice.
-    A crontab speaks of wall-clock times, so the repeat is dropped. A time the
-    clocks skip in spring is moved to the next valid instant by APScheduler,
-    so no week is lost either.
+    A crontab speaks of wall-clock times, so the wall clock must move forward
+    from one fire time to the next: the repeat is dropped (and a job due more
+    often than hourly pauses for the repeated hour). A time the clocks skip in
+    spring is moved to the next valid instant by APScheduler: no week is lost.
     """
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         following: datetime | None = super().get_next_fire_time(previous_fire_time, now)
         while following is not None and previous_fire_time is not None \
-                and self._wall(following) == self._wall(previous_fire_time):
+                and self._wall(following) <= self._wall(previous_fire_time):
             following = super().get_next_fire_time(following, following)
         return following
 
@@ -215,32 +216,32 @@ class Ledger:
 
     def owe(self, job_id: str, due: datetime) -> None:
         """One owed run per job: a newer due time replaces an older one (coalescing)."""
-        due = due.astimezone(UTC)
+        due = utc(due)
         owed = schedule_runs.c.owed_for
         self._update(job_id, owed_for=sa.case((owed.is_(None) | (owed < due), due), else_=owed))
 
     def start(self, job_id: str, at: datetime) -> None:
-        self._update(job_id, started_at=at.astimezone(UTC))
+        self._update(job_id, started_at=utc(at))
 
     def finish(self, job_id: str, due: datetime, outcome: str, line: str, at: datetime) -> None:
-        due = due.astimezone(UTC)
+        due = utc(due)
         failures = schedule_runs.c.failures + 1 if outcome == "failed" else 0
         with self.engine.begin() as conn:
             row = schedule_runs.c.job_id == job_id
             conn.execute(schedule_runs.update().where(row).values(
-                last_for=due, last_at=at.astimezone(UTC), last_outcome=outcome, last_line=line, started_at=None,
+                last_for=due, last_at=utc(at), last_outcome=outcome, last_line=line, started_at=None,
                 failures=failures))
             # A newer due time owed meanwhile (by the daemon's scheduler thread) stays owed.
             conn.execute(schedule_runs.update().where(row, schedule_runs.c.owed_for == due).values(owed_for=None))
 
     def missed(self, job_id: str, due: datetime, at: datetime, line: str) -> None:
-        self._update(job_id, last_for=due.astimezone(UTC), last_at=at.astimezone(UTC), last_outcome="missed",
+        self._update(job_id, last_for=utc(due), last_at=utc(at), last_outcome="missed",
                      last_line=line)
 
     def owed(self) -> list[Owed]:
         query = sa.select(schedule_runs).where(schedule_runs.c.owed_for.is_not(None))
         with self.engine.connect() as conn:
-            return [Owed(r.job_id, _utc(r.owed_for), r.started_at is not None) for r in conn.execute(query)]
+            return [Owed(r.job_id, utc(r.owed_for), r.started_at is not None) for r in conn.execute(query)]
 
 
 def last_runs(engine: sa.Engine) -> dict[str, LastRun]:
@@ -253,13 +254,17 @@ def last_runs(engine: sa.Engine) -> dict[str, LastRun]:
                 for r in conn.execute(sa.select(schedule_runs))}
 
 
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; the ledger stores UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def utc(moment: datetime) -> datetime:
+    """`moment` in UTC; naive means UTC (SQLite hands back naive datetimes).
+
+    Compare and subtract times in UTC only: Python compares two datetimes of
+    the same zone by wall clock, which runs backwards when the clocks go back.
+    """
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _maybe_utc(moment: datetime | None) -> datetime | None:
-    return _utc(moment) if moment is not None else None
+    return utc(moment) if moment is not None else None
 
 
 # -- the live jobs -------------------------------------------------------------
@@ -283,13 +288,14 @@ def poll_job(transports: Transports, run: JobRun) -> str:
     from bot.imap import poll
 
     options: dict[str, Any] = {"client_factory": transports.imap_client} if transports.imap_client else {}
-    return f"fetched: {poll(run.settings, **options).line()}"
+    # The chair's replies and unsubscribes arrive with the poll; notices about them use the job's mailer.
+    return f"fetched: {poll(run.settings, mailer=transports.mailer, **options).line()}"
 
 
 def draft_job(transports: Transports, run: JobRun) -> str:
     from bot import review
     from bot.digest import build_digest
-    from bot.review_notify import request_review, tell_chair
+    from bot.review_notify import check_ready, request_review, tell_chair
 
     settings, store = run.settings, run.store
     start, end = draft_period(settings, run.due)
@@ -297,10 +303,11 @@ def draft_job(transports: Transports, run: JobRun) -> str:
     wanted = settings.digest.min_messages
     count = len(store.mails_between(start, end)) if wanted else 0
     if count < wanted:
-        told = tell_chair(settings, f"[{settings.list.name}] No digest for {period}",
+        told = tell_chair(settings, f"{settings.list.name}: no digest for {period} ({count} messages)",
                           _skip_note(period, count, wanted), mailer=transports.mailer)
         return (f"skipped {period}: {count} message(s), fewer than digest.min_messages = {wanted}; "
                 + ("told the chair" if told else "could not tell the chair"))
+    check_ready(settings)  # a missing chair address or secret fails before a draft is stored, not after
     digest = build_digest(store, settings, start, end)
     try:
         info = review.store_draft(store, settings, digest, review.SYSTEM, "scheduler")
@@ -315,14 +322,13 @@ def draft_job(transports: Transports, run: JobRun) -> str:
 def _skip_note(period: str, count: int, wanted: int) -> str:
     return (f"The list had {count} message(s) in {period}, fewer than the {wanted} that digest.min_messages\n"
             f"asks for, so no digest was drafted for that week. To draft one anyway:\n\n"
-            f"    digestbot draft --week-of {period[:10]}\n")
+            f"    digestbot draft --week-of {period[:10]} --notify\n")
 
 
 def remind_job(transports: Transports, run: JobRun) -> str:
     from bot.review_notify import send_reminders
 
-    # Other modules store what they are given as UTC: never hand them local times.
-    reminded = send_reminders(run.store, run.settings, mailer=transports.mailer, at=run.now.astimezone(UTC))
+    reminded = send_reminders(run.store, run.settings, mailer=transports.mailer, at=utc(run.now))
     return f"reminded the chair of #{', #'.join(map(str, reminded))}" if reminded else "no draft past its deadline"
 
 
@@ -333,5 +339,5 @@ def send_job(transports: Transports, run: JobRun) -> str:
     if not review.drafts(run.store, ("approved",)):
         return "nothing approved to send"  # and no SMTP connection for nothing
     report = send_approved(run.store, run.settings, via="scheduler", mailer=transports.mailer,
-                           at=run.now.astimezone(UTC))
+                           at=utc(run.now))
     return "; ".join(report.lines())

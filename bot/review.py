@@ -1,9 +1,13 @@
 """The life of a digest, and the only code that changes its state.
 
-    drafted --notify--> awaiting --approve--> approved --send--> sent
-        \\                  \\                    \\
-         +------------------+--> rejected         +--> rejected / drafted (an edit
-         +------------------+--> superseded            withdraws the approval)
+              notify              approve               send
+    drafted ---------> awaiting ---------> approved ---------> sent
+       ^                  |                   |
+       +------ edit ------+-------------------+   an edit is a new revision: any review
+                                                  mail or approval was for the old one
+    approved:   also straight from drafted (the chair at the terminal)
+    rejected:   from drafted, awaiting, or approved before delivery starts
+    superseded: from drafted or awaiting, by a newer draft of the same period
 
 Every change is a compare-and-set on (state, revision) plus a row in
 `transitions` in the same database transaction: two actors racing (the chair
@@ -27,14 +31,14 @@ from bot.errors import ReviewError
 from bot.model import Digest
 from bot.review_mail import Parts, parts_from_digest, parts_from_markdown
 from bot.settings import Settings
-from bot.store import Store, digest_revisions, digests, now, transitions
+from bot.store import Store, deliveries, digest_revisions, digests, now, transitions
 
 Via = Literal["cli", "email", "scheduler"]
 SYSTEM = "digestbot"
 OPEN = ("drafted", "awaiting")  # the chair can still change or decide these
 ALLOWED: dict[str | None, frozenset[str]] = {
     None: frozenset({"drafted"}),
-    # drafted -> drafted and awaiting -> awaiting: a new revision or a reminder.
+    # drafted -> drafted: an edit; awaiting -> awaiting: the review mail sent again.
     "drafted": frozenset({"drafted", "awaiting", "approved", "rejected", "superseded"}),
     "awaiting": frozenset({"drafted", "awaiting", "approved", "rejected", "superseded"}),
     "approved": frozenset({"drafted", "rejected", "sent"}),
@@ -101,13 +105,16 @@ def aware(moment: datetime) -> datetime:
 # -- reading -----------------------------------------------------------------
 
 
-def get(store: Store, digest_id: int, conn: sa.Connection | None = None) -> Draft:
-    query = sa.select(digests).where(digests.c.id == digest_id)
+def _first(store: Store, query: sa.Select[Any], conn: sa.Connection | None) -> Any:
+    """One row, read on `conn` (inside a caller's transaction) or on a connection of our own."""
     if conn is not None:
-        row = conn.execute(query).first()
-    else:
-        with store.engine.connect() as own:
-            row = own.execute(query).first()
+        return conn.execute(query).first()
+    with store.engine.connect() as own:
+        return own.execute(query).first()
+
+
+def get(store: Store, digest_id: int, conn: sa.Connection | None = None) -> Draft:
+    row = _first(store, sa.select(digests).where(digests.c.id == digest_id), conn)
     if row is None:
         raise ReviewError(f"no draft #{digest_id}")
     return _draft(row)
@@ -130,13 +137,11 @@ def drafts(store: Store, states: tuple[str, ...] = ()) -> list[Draft]:
         return [_draft(row) for row in conn.execute(query)]
 
 
-def revision(store: Store, digest_id: int, number: int | None = None) -> Revision:
+def revision(store: Store, digest_id: int, number: int | None = None, conn: sa.Connection | None = None) -> Revision:
     """A revision of a draft: the current one unless `number` is given."""
-    number = number or get(store, digest_id).revision
-    query = sa.select(digest_revisions).where(
-        digest_revisions.c.digest_id == digest_id, digest_revisions.c.revision == number)
-    with store.engine.connect() as conn:
-        row = conn.execute(query).first()
+    number = number or get(store, digest_id, conn).revision
+    row = _first(store, sa.select(digest_revisions).where(
+        digest_revisions.c.digest_id == digest_id, digest_revisions.c.revision == number), conn)
     if row is None:
         raise ReviewError(f"draft #{digest_id} has no revision {number}")
     data = json.loads(row.data)
@@ -180,11 +185,12 @@ def store_draft(store: Store, settings: Settings, digest: Digest, actor: str, vi
         conn.execute(digests.update().where(digests.c.id == new_id).values(
             mail_message_id=_message_id(settings, start, new_id)))
         _insert_revision(conn, new_id, 1, parts, {"digest": data, "edited": False}, actor, stamp)
-        _record(conn, new_id, None, "drafted", actor, via, stamp, "revision 1")
+        record(conn, new_id, None, "drafted", actor, via, stamp, "revision 1")
         superseded = []
         for old in same:
             if old.state in OPEN:
-                _change(conn, old, "superseded", actor, via, stamp, f"superseded by #{new_id}", superseded_by=new_id)
+                _change(store, conn, old, "superseded", actor, via, stamp, f"superseded by #{new_id}",
+                        superseded_by=new_id)
                 superseded.append(old.id)
     return DraftInfo(new_id, 1, "drafted", parts.subject, tuple(superseded))
 
@@ -220,11 +226,11 @@ def transition(store: Store, digest_id: int, to_state: str, actor: str, via: Via
     draft = get(store, digest_id, conn)
     if revision_seen is not None and revision_seen != draft.revision:
         raise ReviewError(f"draft #{digest_id} is at revision {draft.revision}, not {revision_seen}")
-    return _change(conn, draft, to_state, actor, via, now(), note)
+    return _change(store, conn, draft, to_state, actor, via, now(), note)
 
 
-def _change(conn: sa.Connection, draft: Draft, to_state: str, actor: str, via: str, stamp: datetime, note: str,
-            **values: Any) -> Draft:
+def _change(store: Store, conn: sa.Connection, draft: Draft, to_state: str, actor: str, via: str,
+            stamp: datetime, note: str, **values: Any) -> Draft:
     if to_state not in ALLOWED[draft.state]:
         raise ReviewError(f"draft #{draft.id} is {draft.state}; it cannot become {to_state}")
     result = conn.execute(
@@ -233,17 +239,13 @@ def _change(conn: sa.Connection, draft: Draft, to_state: str, actor: str, via: s
         .values(state=to_state, updated_at=stamp, **values))
     if result.rowcount != 1:  # someone else changed it between our read and this write
         raise ReviewError(f"draft #{draft.id} changed meanwhile; look again")
-    _record(conn, draft.id, draft.state, to_state, actor, via, stamp, note)
-    return get_changed(conn, draft.id)
+    record(conn, draft.id, draft.state, to_state, actor, via, stamp, note)
+    return get(store, draft.id, conn)
 
 
-def get_changed(conn: sa.Connection, digest_id: int) -> Draft:
-    row = conn.execute(sa.select(digests).where(digests.c.id == digest_id)).one()
-    return _draft(row)
-
-
-def _record(conn: sa.Connection, digest_id: int, from_state: str | None, to_state: str, actor: str, via: str,
-            stamp: datetime, note: str) -> None:
+def record(conn: sa.Connection, digest_id: int, from_state: str | None, to_state: str, actor: str, via: str,
+           stamp: datetime, note: str) -> None:
+    """One row of history; callers write it in the transaction that makes the change."""
     conn.execute(transitions.insert().values(digest_id=digest_id, from_state=from_state, to_state=to_state,
                                              actor=actor, via=via, at=stamp, note=note))
 
@@ -284,63 +286,22 @@ def edit(store: Store, digest_id: int, markdown: str, actor: str, via: Via, *, r
     if draft.state not in ("drafted", "awaiting", "approved"):
         raise ReviewError(f"draft #{digest_id} is {draft.state}; it can no longer be edited")
     _refuse_if_delivering(conn, digest_id)
-    old = _revision_in(conn, digest_id, draft.revision)
+    old = revision(store, digest_id, draft.revision, conn)
     if markdown.strip() == old.parts.markdown.strip():
         raise ReviewError(f"draft #{digest_id}: the edit changes nothing")
     parts = parts_from_markdown(markdown, old.parts.subject)
     number = draft.revision + 1
     stamp = now()
     _insert_revision(conn, digest_id, number, parts, {"digest": old.digest, "edited": True}, actor, stamp)
-    moved = _change(conn, draft, "drafted", actor, via, stamp, f"edited: revision {number}", revision=number)
-    return moved
-
-
-def _revision_in(conn: sa.Connection, digest_id: int, number: int) -> Revision:
-    row = conn.execute(sa.select(digest_revisions).where(
-        digest_revisions.c.digest_id == digest_id, digest_revisions.c.revision == number)).one()
-    data = json.loads(row.data)
-    parts = Parts(subject=row.subject, text=data["text"], html=data["html"], markdown=row.markdown)
-    return Revision(digest_id, number, parts, data.get("digest", {}), bool(data.get("edited")),
-                    aware(row.created_at), row.created_by)
+    return _change(store, conn, draft, "drafted", actor, via, stamp, f"edited: revision {number}", revision=number)
 
 
 def _refuse_if_delivering(conn: sa.Connection, digest_id: int) -> None:
-    from bot.store import deliveries
-
     started = conn.scalar(sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.digest_id == digest_id))
     if started:
         raise ReviewError(f"draft #{digest_id} is already being delivered; it can no longer change")
 
 
-# -- reminders ---------------------------------------------------------------
-
-
 def deadline(settings: Settings, draft: Draft) -> datetime:
+    """When an unapproved draft earns its one reminder."""
     return draft.created_at + timedelta(hours=settings.review.send_deadline_hours)
-
-
-def claim_reminder(store: Store, settings: Settings, digest_id: int, at: datetime) -> Draft | None:
-    """Mark the draft reminded, once: None if it is not due or was reminded already.
-
-    Claimed before the mail goes out, so two schedulers cannot both remind (at
-    most one reminder, even across a crash); a failed send gives the claim back.
-    """
-    with store.engine.begin() as conn:
-        draft = get(store, digest_id, conn)
-        if draft.state not in OPEN or draft.reminded_at is not None or at < deadline(settings, draft):
-            return None
-        result = conn.execute(digests.update().where(
-            digests.c.id == digest_id, digests.c.reminded_at.is_(None), digests.c.state.in_(OPEN),
-        ).values(reminded_at=at))
-        return get_changed(conn, digest_id) if result.rowcount == 1 else None
-
-
-def record_reminder(store: Store, draft: Draft, to: str) -> None:
-    with store.engine.begin() as conn:
-        _record(conn, draft.id, draft.state, draft.state, SYSTEM, "scheduler", now(),
-                f"reminder sent to {to}: past the send deadline")
-
-
-def unclaim_reminder(store: Store, digest_id: int) -> None:
-    with store.engine.begin() as conn:
-        conn.execute(digests.update().where(digests.c.id == digest_id).values(reminded_at=None))

@@ -221,7 +221,7 @@ def _prepend_html(page: str, block: str) -> str:
 
 def _note_html(note: str) -> str:
     return ('<div style="border: 2px solid #bf8700; background: #fff8c5; color: #1f2328; padding: 0.75em 1em; '
-            'margin: 0 0 1.5em 0; font-family: monospace; white-space: pre-wrap;">'
+            'max-width: 60em; margin: 0 auto 1.5em auto; font-family: monospace; white-space: pre-wrap;">'
             f"{html.escape(note.rstrip())}</div>\n")
 
 

@@ -20,7 +20,7 @@ from bot.errors import ConfigError, DigestbotError, ReviewError, SendError
 from bot.review_mail import ReviewTag, chair_addresses, notice_message, reply_draft, review_message
 from bot.send_smtp import Mailer
 from bot.settings import Settings
-from bot.store import Store, now
+from bot.store import Store, digests, now
 from bot.tokens import review_token
 
 log = logging.getLogger("digestbot.review")
@@ -47,6 +47,14 @@ def secret(settings: Settings) -> str:
     if len(value) < 16:
         raise ConfigError("review.secret: use at least 16 characters (it is the key that makes approval tokens)")
     return value
+
+
+def check_ready(settings: Settings) -> None:
+    """Fail before drafting, not after, when review mail could not be sent."""
+    _chairs(settings)
+    secret(settings)
+    if not settings.smtp.host:
+        raise ConfigError("smtp.host is not configured (review mail goes out over SMTP)")
 
 
 def review_tag(store: Store, settings: Settings, draft: review.Draft) -> ReviewTag:
@@ -81,6 +89,36 @@ def request_review(store: Store, settings: Settings, digest_id: int, *, actor: s
     return moved
 
 
+# -- the one reminder ------------------------------------------------------------
+
+
+def _claim_reminder(store: Store, settings: Settings, digest_id: int, at: datetime) -> review.Draft | None:
+    """Mark the draft reminded, once: None if it is not due or was reminded already.
+
+    Claimed before the mail goes out, so two schedulers cannot both remind (at
+    most one reminder, even across a crash); a failed send gives the claim back.
+    """
+    with store.engine.begin() as conn:
+        draft = review.get(store, digest_id, conn)
+        if draft.state not in review.OPEN or draft.reminded_at is not None or at < review.deadline(settings, draft):
+            return None
+        result = conn.execute(digests.update().where(
+            digests.c.id == digest_id, digests.c.reminded_at.is_(None), digests.c.state.in_(review.OPEN),
+        ).values(reminded_at=at))
+        return review.get(store, digest_id, conn) if result.rowcount == 1 else None
+
+
+def _record_reminder(store: Store, draft: review.Draft, to: str) -> None:
+    with store.engine.begin() as conn:
+        review.record(conn, draft.id, draft.state, draft.state, review.SYSTEM, "scheduler", now(),
+                      f"reminder sent to {to}: past the send deadline")
+
+
+def _unclaim_reminder(store: Store, digest_id: int) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(digests.update().where(digests.c.id == digest_id).values(reminded_at=None))
+
+
 def send_reminders(store: Store, settings: Settings, *, mailer: Mailer | None = None,
                    at: datetime | None = None) -> list[int]:
     """One reminder per draft still unapproved after the send deadline; the ids reminded."""
@@ -93,7 +131,7 @@ def send_reminders(store: Store, settings: Settings, *, mailer: Mailer | None = 
     chairs = _chairs(settings)
     with _mailer(settings, mailer) as smtp:
         for draft in candidates:
-            claimed = review.claim_reminder(store, settings, draft.id, at)
+            claimed = _claim_reminder(store, settings, draft.id, at)
             if claimed is None:
                 continue
             msg = review_message(review.revision(store, draft.id).parts, settings, review_tag(store, settings, claimed),
@@ -101,9 +139,9 @@ def send_reminders(store: Store, settings: Settings, *, mailer: Mailer | None = 
             try:
                 smtp.send_message(msg, chairs)
             except SendError:
-                review.unclaim_reminder(store, draft.id)  # the next run tries again
+                _unclaim_reminder(store, draft.id)  # the next run tries again
                 raise
-            review.record_reminder(store, claimed, ", ".join(chairs))
+            _record_reminder(store, claimed, ", ".join(chairs))
             reminded.append(draft.id)
     return reminded
 

@@ -19,7 +19,7 @@ import email
 import email.policy
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import getaddresses, parseaddr
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from bot import review
 from bot.errors import ConfigError, DigestbotError, ReviewError
-from bot.model import Mail
+from bot.model import Mail, RawMail
 from bot.review_mail import bot_address, chair_addresses
 from bot.review_notify import request_review, secret, tell_chair
 from bot.send_roster import unsubscribe_address, unsubscribe_by_token
@@ -68,7 +68,11 @@ def is_for_bot(raw: bytes, settings: Settings) -> bool:
         return False
     mine = {parseaddr(a)[1].lower() for a in (bot_address(settings), unsubscribe_address(settings)) if a}
     fields = [str(v) for name in ("To", "Cc") for v in msg.get_all(name, [])]
-    return any(addr.lower() in mine for _name, addr in getaddresses(fields))
+    try:
+        found = getaddresses(fields)
+    except Exception:  # noqa: BLE001 - e.g. thousands of nested comments: not a reply, stored as list mail
+        return False
+    return any(addr.lower() in mine for _name, addr in found)
 
 
 def _head(raw: bytes) -> bytes:
@@ -102,6 +106,41 @@ def handle_bot_mail(store: Store, settings: Settings, raws: Iterable[bytes], *, 
     return process_replies(store, settings, pairs, mailer=mailer, dkim_dns=dkim_dns)
 
 
+class BotMail:
+    """The poll hook: takes the bot's own mail out of a poll's stream and acts on it.
+
+    Poller._sync (bot/imap.py) does, per folder:
+
+        bot_mail = BotMail(poller.store, settings)
+        ingest(store, bot_mail.filter(source), ..., on_progress=lambda n: (bot_mail.flush(), advance()))
+        bot_mail.flush()  # before the folder's sync state moves past the last UID
+
+    Flushing before the sync state moves on makes handling at-least-once; a
+    reply handled twice is recognized (its Message-ID is in used_tokens).
+    """
+
+    def __init__(self, store: Callable[[], Store], settings: Settings, *, mailer: Mailer | None = None) -> None:
+        self._store, self.settings, self.mailer = store, settings, mailer
+        self.pending: list[bytes] = []
+        self.results: list[ReplyResult] = []
+
+    def filter(self, mails: Iterable[RawMail]) -> Iterator[RawMail]:
+        """Yield the list's mail; keep the bot's (replies, unsubscribes) for `flush`."""
+        for mail in mails:
+            if is_for_bot(mail.raw, self.settings):
+                self.pending.append(mail.raw)
+            else:
+                yield mail
+
+    def flush(self) -> list[ReplyResult]:
+        if not self.pending:
+            return []
+        done = handle_bot_mail(self._store(), self.settings, self.pending, mailer=self.mailer)
+        self.pending = []
+        self.results.extend(done)
+        return done
+
+
 def _ignore(mail: Mail, reason: str, digest_id: int | None = None) -> ReplyResult:
     log.warning("ignored reply %s from %s: %s", mail.message_id, mail.from_addr or "(no address)", reason)
     return ReplyResult(mail.message_id, "ignored", digest_id, reason)
@@ -109,22 +148,30 @@ def _ignore(mail: Mail, reason: str, digest_id: int | None = None) -> ReplyResul
 
 def _one(store: Store, settings: Settings, mail: Mail, raw: bytes, mailer: Mailer | None,
          dkim_dns: DnsFunc | None) -> ReplyResult:
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    if _is_auto(msg):
-        log.info("ignored auto-reply %s from %s", mail.message_id, mail.from_addr)
-        return ReplyResult(mail.message_id, "auto-reply")
+    # Only the header is read here (the body comes parsed, in `mail`): a hostile MIME
+    # structure, 2,000 levels deep, must not stop the poll that brought it.
+    msg = email.message_from_bytes(_head(raw), policy=email.policy.compat32)
+    # Before the auto-reply check: an unsubscribe button may mark its mail auto-generated,
+    # and the token alone proves the request.
     unsub = find_unsubscribe_token(mail.subject) or find_unsubscribe_token(_own_text(mail.body)[:200])
     if unsub is not None:
         return _unsubscribe(store, settings, mail, unsub)
+    if _is_auto(msg):
+        log.info("ignored auto-reply %s from %s", mail.message_id, mail.from_addr)
+        return ReplyResult(mail.message_id, "auto-reply")
     tag = find_tag(mail.subject, msg) or _tag_from_references(mail)
     command, argument = parse_command(mail.body)
-    if tag is None and command == "unknown" and "digestbot" not in mail.subject.lower():
+    # A review answer: it names a draft, or starts with a command. (Not merely "[digestbot]"
+    # in the subject: a chair chatting back to a notice must not get a notice in return.)
+    if tag is None and command == "unknown" and "[digestbot #" not in mail.subject.lower():
         log.debug("not a review reply: %s", mail.message_id)
         return ReplyResult(mail.message_id, "not-review")
     if mail.from_addr.strip().lower() not in chair_addresses(settings):
         return _ignore(mail, f"not from a chair address ({mail.from_addr or 'none'})", tag.digest_id if tag else None)
     if tag is None:
         return _ignore(mail, "no review token (subject tag or X-Digestbot-Token)")
+    if not settings.review.secret.configured:
+        return _ignore(mail, "review.secret is not configured, so no token can be checked", tag.digest_id)
     if not is_valid(secret(settings), tag):
         return _ignore(mail, "the token does not match the draft and revision (forged or altered)", tag.digest_id)
     if settings.review.require_dkim and not dkim_pass(raw, mail.from_addr, dkim_dns):
@@ -149,6 +196,10 @@ def _tag_from_references(mail: Mail) -> Tag | None:
 
 
 def _unsubscribe(store: Store, settings: Settings, mail: Mail, token: str) -> ReplyResult:
+    # Without a configured key no token can be genuine; a stranger's mail must not stop the poll.
+    if not settings.review.secret.configured:
+        log.warning("unsubscribe request %s ignored: review.secret is not configured", mail.message_id)
+        return ReplyResult(mail.message_id, "not-review", reason="review.secret is not configured")
     address = unsubscribe_by_token(store, secret(settings), token)
     if address is None:
         log.warning("unsubscribe request %s from %s: token matches no active subscriber", mail.message_id,

@@ -7,7 +7,7 @@ import os
 import shlex
 import subprocess
 import tempfile
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ SHOW_FORMATS = ("text", "html", "markdown", "json", "eml")
 
 
 def period(draft: review.Draft) -> str:
-    last = draft.period_end - timedelta(days=1) if draft.period_end.time().hour == 0 else draft.period_end
+    # The period is [start, end): an end at midnight means the day before.
+    last = draft.period_end - timedelta(days=1) if draft.period_end.time() == time(0) else draft.period_end
     return f"{draft.period_start:%Y-%m-%d}..{last:%Y-%m-%d}"
 
 

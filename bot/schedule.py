@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -39,7 +39,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from bot.errors import ConfigError, DigestbotError, ScheduleError
-from bot.jobs import JOB_ORDER, JobFn, JobRun, JobSpec, Ledger, Skipped, job_specs
+from bot.jobs import JOB_ORDER, JobFn, JobRun, JobSpec, Ledger, Skipped, job_specs, utc
 from bot.settings import Settings
 from bot.store import Store
 
@@ -60,9 +60,10 @@ def job_target(job_id: str) -> None:
 
 
 def due_runs(trigger: BaseTrigger, next_run: datetime | None, now: datetime) -> list[datetime]:
-    """Every fire time from `next_run` up to `now`, oldest first (APScheduler's own rule)."""
+    """Every fire time from `next_run` up to `now`, oldest first (APScheduler's rule, compared in UTC)."""
     fire_times: list[datetime] = []
-    while next_run is not None and next_run <= now:
+    now = utc(now)
+    while next_run is not None and utc(next_run) <= now:
         fire_times.append(next_run)
         next_run = trigger.get_next_fire_time(next_run, now)
     return fire_times
@@ -92,19 +93,21 @@ class Runner:
                  clock: Callable[[], datetime] | None = None) -> None:
         self.settings, self.store, self.jobs = settings, store, jobs
         self.zone = ZoneInfo(settings.schedule.timezone)
-        self.clock = clock or (lambda: datetime.now(self.zone))
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.specs = job_specs(settings)
         self.stop = threading.Event()  # set by SIGTERM / Ctrl-C: finish the current job, start no other
         self.wake = threading.Event()
         self.failed: list[str] = []
         self.ledger = Ledger(store.engine, self.specs)
         self.jobstore = SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE)
-        grace = settings.schedule.misfire_grace_seconds or None
+        grace = self.specs["poll"].grace  # the configured one; each job also carries its own
+        # UTC, not schedule.timezone: APScheduler compares its `now` with fire times of the
+        # schedule's zone, and two times of one zone compare by wall clock (see jobs.utc).
         self.scheduler = BackgroundScheduler(
-            jobstores={"default": self.jobstore}, executors={"default": _Owe(self)}, timezone=self.zone,
+            jobstores={"default": self.jobstore}, executors={"default": _Owe(self)}, timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace})
         self.jobstore.start(self.scheduler, "default")
-        self._sync(now or self.clock())
+        self._sync(utc(now or self.clock()))
 
     # -- the job store ------------------------------------------------------------
 
@@ -125,7 +128,7 @@ class Runner:
                 continue
             next_run = old.next_run_time
             if old.name != spec.key:
-                if next_run is not None and next_run <= now:  # due under the old schedule: still owed once
+                if next_run is not None and utc(next_run) <= now:  # due under the old schedule: still owed once
                     self.owe(spec.id, spec.grace, [next_run], now)
                 next_run = spec.trigger.get_next_fire_time(None, now)
                 log.info("%s: schedule changed to %s; next run %s", spec.id, spec.key, self.fmt(next_run))
@@ -148,7 +151,7 @@ class Runner:
 
     def owe(self, job_id: str, grace: int | None, fire_times: list[datetime], now: datetime) -> None:
         latest = fire_times[-1]  # coalesce: missed runs become one, for the newest time
-        late = (now - latest).total_seconds()
+        late = (utc(now) - utc(latest)).total_seconds()
         if grace is not None and late > grace:
             line = f"the run due {self.fmt(latest)} started {late:.0f}s late (grace {grace}s): dropped"
             log.warning("%s: %s; the next run does its work", job_id, line)
@@ -160,11 +163,11 @@ class Runner:
 
     def drain(self) -> None:
         """Run every owed job, in JOB_ORDER, until none is left or a stop was asked for."""
-        while owed := self.ledger.owed():
+        while owed := sorted(self.ledger.owed(), key=lambda o: (_rank(o.job_id), o.due)):
             if self.stop.is_set():
                 log.info("stopping; left for the next start: %s", ", ".join(o.job_id for o in owed))
                 return
-            first = min(owed, key=lambda o: (JOB_ORDER.index(o.job_id) if o.job_id in JOB_ORDER else 99, o.due))
+            first = owed[0]
             if first.job_id not in self.jobs:
                 self.ledger.finish(first.job_id, first.due, "skipped", "no such job", self.clock())
                 continue
@@ -177,33 +180,35 @@ class Runner:
         started = self.clock()
         self.ledger.start(job_id, started)
         took = time.monotonic()
-        level = logging.INFO
+        outcome, level = "ok", logging.INFO
         try:
-            line, outcome = self.jobs[job_id](JobRun(self.settings, self.store, job_id, due.astimezone(self.zone),
-                                                     started)), "ok"
+            line = self.jobs[job_id](JobRun(self.settings, self.store, job_id, due.astimezone(self.zone), started))
         except Skipped as exc:
             line, outcome, level = str(exc), "skipped", logging.WARNING
         except Exception as exc:  # one job failing must not stop the others, nor the daemon
-            reason = str(exc) if isinstance(exc, DigestbotError) else f"{exc.__class__.__name__}: {exc}"
-            line, outcome, level = f"failed: {reason}", "failed", logging.ERROR
+            line = str(exc) if isinstance(exc, DigestbotError) else f"{exc.__class__.__name__}: {exc}"
+            outcome, level = "failed", logging.ERROR
             log.debug("%s: traceback", job_id, exc_info=True)
             self.failed.append(job_id)
         self.ledger.finish(job_id, due, outcome, line, self.clock())
         if outcome == "failed":
-            line += f"; next try {self.fmt(self.next_run(job_id))}"
+            line = f"failed: {line}; next try {self.fmt(self.next_run(job_id))}"
         log.log(level, "%s (due %s): %s [%.1fs]", job_id, self.fmt(due), line, time.monotonic() - took)
 
     def run_pass(self, now: datetime | None = None) -> list[str]:
         """`run --once`: owe what is due at `now`, run everything owed; the ids of the jobs that failed."""
         self.failed = []
-        self.collect(now or self.clock())
+        self.collect(utc(now or self.clock()))
         self.drain()
         return self.failed
 
     def serve(self) -> None:
         """`run`: catch up, then run jobs as APScheduler finds them due, until stopped."""
         self.run_pass()
+        if self.stop.is_set():
+            return
         self.scheduler.start()
+        log.info("running; SIGTERM or Ctrl-C stops it after the current job")
         for spec in self.specs.values():
             log.info("%s: %s, next run %s", spec.id, spec.label, self.fmt(self.next_run(spec.id)))
         try:
@@ -220,6 +225,10 @@ class Runner:
 
     def fmt(self, moment: datetime | None) -> str:
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
+
+
+def _rank(job_id: str) -> int:
+    return JOB_ORDER.index(job_id) if job_id in JOB_ORDER else len(JOB_ORDER)
 
 
 def _alive(scheduler: BackgroundScheduler) -> bool:
@@ -312,8 +321,9 @@ def store_lock(settings: Settings, wait: float) -> Iterator[None]:
 
 def setup_logging(settings: Settings) -> None:
     """schedule.log_file: the job lines go there instead of stderr. APScheduler's own chatter only with -v."""
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    root = logging.getLogger()
+    if not root.isEnabledFor(logging.DEBUG):
+        logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.getEffectiveLevel()))
     name = settings.schedule.log_file
     if not name:
         return
@@ -325,7 +335,6 @@ def setup_logging(settings: Settings) -> None:
     except OSError as exc:
         raise ConfigError(f"schedule.log_file: cannot open {path}: {exc.strerror}") from None
     handler.setFormatter(logging.Formatter("%(asctime)s digestbot[%(process)d]: %(levelname)s: %(message)s"))
-    root = logging.getLogger()
     for old in list(root.handlers):
         if isinstance(old, logging.StreamHandler) and old.stream is sys.stderr:
             root.removeHandler(old)
@@ -338,7 +347,7 @@ def schedule_table(settings: Settings, now: datetime | None = None) -> str:
     from bot.store import open_store
 
     zone = ZoneInfo(settings.schedule.timezone)
-    now = (now or datetime.now(zone)).astimezone(zone)
+    now = utc(now or datetime.now(UTC))
     store = open_store(settings.store_url)
     try:
         persisted = _persisted_jobs(store.engine)
@@ -357,14 +366,15 @@ def schedule_table(settings: Settings, now: datetime | None = None) -> str:
         if job is None or job.name != spec.key:
             next_run = spec.trigger.get_next_fire_time(None, now)
             note = "  (not started yet)" if job is None else "  (schedule changed: applies at the next start)"
-        elif next_run is not None and next_run <= now:
+        elif next_run is not None and utc(next_run) <= now:
             note = "  (overdue: runs at the next start)"
         lines.append(f"  {spec.id:<7} {spec.label:<24} next {fmt(next_run)}{note}")
         ran = last.get(spec.id)
         if ran is not None and ran.owed_for is not None:
             lines.append(f"  {'':<7} owes the run due {fmt(ran.owed_for)} (runs at the next start)")
         if ran is not None and ran.outcome:
-            lines.append(f"  {'':<7} last {fmt(ran.due)}: {ran.outcome}: {ran.line}")
+            again = f" ({ran.failures} times in a row)" if ran.failures > 1 else ""
+            lines.append(f"  {'':<7} last {fmt(ran.due)}: {ran.outcome}{again}: {ran.line}")
     return "\n".join(lines)
 
 

@@ -1,9 +1,10 @@
-"""Patch series and pull requests: one line each, never a summary.
+"""Patch series, pull requests and build reports: one line each, never a summary.
 
 A "[PATCH v3 0/7]" series and its replies, or a pull request and the
 notification mails GitHub sends about it, are read for who did what (author,
-reviewers, commenters) and how it ended (acked, merged, closed); the mails'
-text is boilerplate or code, so summarizing it would only quote noise.
+reviewers, commenters) and how it ended (acked, merged, closed); a CI server's
+mails for one job, for how the build went. Their text is boilerplate, code or
+logs, so summarizing it would only quote noise.
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def pull_request_of(mail: Mail) -> PullRequest | None:
     return None
 
 
+def is_notification(mail: Mail) -> bool:
+    """Mail a machine sent: a GitHub notification or a CI build report."""
+    return pull_request_of(mail) is not None or build_report(mail.subject) is not None
+
+
 def event_of(mail: Mail) -> Event:
     """Who did what in one notification mail."""
     title = clean_title(mail.subject)
@@ -117,10 +123,11 @@ def pull_request_item(threads: Sequence[Thread]) -> Item:
 
 
 def _best_title(requests: Sequence[PullRequest], mails: Sequence[Mail]) -> str:
-    """The subject's title, or the whole title from the opening mail when the subject cut it short."""
-    title = requests[0].title
-    if not title.endswith(("...", "…")):
-        return title
+    """The subject's title, or the whole title from the opening mail when subjects cut it short."""
+    whole = [pr.title for pr in requests if not pr.title.endswith(("...", "…", ".."))]
+    if whole:
+        return max(whole, key=len)
+    title = max((pr.title for pr in requests), key=len)
     stem = title.rstrip(".…").strip()
     for mail in mails:
         for line in mail.body.splitlines()[:12]:
@@ -185,3 +192,47 @@ def patch_item(threads: Sequence[Thread], cleaned: Mapping[str, CleanBody]) -> I
 def _index(mail: Mail) -> int:
     info = patch_info(mail.subject)
     return info.index if info else 1 << 30
+
+
+# Jenkins ("Jenkins build is still unstable: job 8c6e7cdb", "Build failed in Jenkins: job #12"),
+# Travis ("Still Failing: org/repo#12 (master - 1a2b3c4)") and GitHub Actions ("Run failed: CI - main").
+_BUILD = re.compile(
+    r"(?:jenkins build (?:is |was |became )?|build (?:is|was|became) )(?P<jenkins>(?:still |back to )?(?:failed"
+    r"|failing|unstable|stable|normal|fixed|broken|successful|aborted))\s*:\s*(?P<job>.+)"
+    r"|build (?P<in>failed|fixed|unstable|aborted) in jenkins\s*:\s*(?P<job2>.+)"
+    r"|(?P<ci>broken|fixed|still failing|passed|errored|canceled|failed|run failed|run succeeded)\s*:\s*"
+    r"(?P<job3>\S+(?:#\d+| - ).*)",
+    re.IGNORECASE,
+)
+_RUN_ID = re.compile(r"\s*(?:#\d+|\(.*\)|\b(?=[a-f]*\d)[0-9a-f]{7,40}\b)\s*$")
+
+
+def build_report(subject: str) -> tuple[str, str] | None:
+    """(job, state) of a CI server's build mail, or None for other mail (replies are people)."""
+    if is_reply(subject):
+        return None
+    match = _BUILD.fullmatch(clean_title(subject).strip())
+    if match is None:
+        return None
+    state = match["jenkins"] or match["in"] or match["ci"]
+    job = match["job"] or match["job2"] or match["job3"]
+    while (trimmed := _RUN_ID.sub("", job)) != job:
+        job = trimmed  # run numbers and commit ids differ per mail; the job does not
+    job = job.split("#")[0].strip(" -–»") if match["ci"] else job.strip()
+    return (job, state.lower()) if job else None
+
+
+def build_item(threads: Sequence[Thread]) -> Item:
+    """One CI job's mails as one line: how many, and the states in order ("unstable x3, back to stable")."""
+    mails = sorted((m for t in threads for m in t.new_mails), key=lambda m: (m.date, m.message_id))
+    reports = [r for m in mails if (r := build_report(m.subject))]
+    runs: list[list[str | int]] = []
+    for _, state in reports:
+        if runs and runs[-1][0] == state:
+            runs[-1][1] = int(runs[-1][1]) + 1
+        else:
+            runs.append([state, 1])
+    states = ", ".join(f"{state}" + (f" ×{n}" if int(n) > 1 else "") for state, n in runs)
+    job = reports[0][0] if reports else clean_title(threads[0].subject)
+    note = f"{_count(len(mails), 'build report')}: {states}." if states else ""
+    return Item(title=f"Builds: {job}", threads=tuple(threads), note=note)

@@ -252,7 +252,7 @@ def _build(cls: type[Any], table: Any, where: str, prefix: str) -> Any:
 def _convert(hint: Any, value: Any, where: str, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if is_dataclass(hint):
+    if isinstance(hint, type) and is_dataclass(hint):
         return _build(hint, value, where, key + ".")
     if origin is Literal:
         if value not in args:

@@ -1,7 +1,7 @@
 """Sources deliver raw messages; they know nothing of parsing or storage.
 
 A source is any iterable of `RawMail` with a `total_bytes` hint for progress.
-The IMAP source (bot/imap.py) has the same shape.
+The IMAP source (ImapFolderSource in bot/imap_session.py) has the same shape.
 """
 
 from __future__ import annotations

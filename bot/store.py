@@ -6,6 +6,7 @@ version in `meta` and forward migrations applied on open.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -19,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from bot.errors import StoreError
+from bot.errors import StoreError, sqlite_trouble
 from bot.model import Mail, RawMail
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = sa.MetaData()
 
 meta = sa.Table(
@@ -49,6 +50,9 @@ messages = sa.Table(
     sa.Column("body", sa.Text),
     sa.Column("attachments", sa.Text),  # JSON list of file names
 )
+# Messages by state: "what is still unparsed" after every import and poll, and the
+# counts `status` shows, without scanning the (large) messages table.
+state_index = sa.Index("ix_messages_state", messages.c.state)
 message_raw = sa.Table(
     "message_raw", metadata,
     sa.Column("message_pk", sa.Integer, sa.ForeignKey("messages.id"), primary_key=True),
@@ -125,7 +129,9 @@ used_tokens = sa.Table(
 
 # Later schema versions append a function here: it gets a connection at
 # version N-1 and leaves the schema at version N.
-MIGRATIONS: list[Any] = []
+MIGRATIONS: list[Any] = [
+    lambda conn: state_index.create(conn, checkfirst=True),  # 2: ix_messages_state
+]
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
 _ANGLE_ID = re.compile(rb"<([^<>\s]{1,900})>")
@@ -176,23 +182,38 @@ class Store:
         keyed: dict[str, RawMail] = {}
         for mail in batch:
             keyed.setdefault(message_id_of(mail.raw), mail)
-        out: list[Stored] = []
         with self.engine.begin() as conn:
             known = self._existing_ids(conn, list(keyed))
-            stamp = now()
-            for mid, mail in keyed.items():
-                if mid in known:
-                    out.append(Stored(known[mid], mid, False, mail.raw))
-                    continue
-                pk = conn.execute(
-                    messages.insert().values(
-                        message_id=mid, sha256=hashlib.sha256(mail.raw).hexdigest(), size=len(mail.raw),
-                        origin=mail.origin, imported_at=stamp, state="new", flags="",
-                    )
-                ).inserted_primary_key[0]
-                conn.execute(message_raw.insert().values(message_pk=pk, raw=mail.raw))
-                out.append(Stored(pk, mid, True, mail.raw))
-        return out
+            fresh = [(mid, mail) for mid, mail in keyed.items() if mid not in known]
+            added = dict(zip((mid for mid, _ in fresh), self._insert(conn, fresh), strict=True))
+        return [
+            Stored(known[mid], mid, False, mail.raw) if mid in known else Stored(added[mid], mid, True, mail.raw)
+            for mid, mail in keyed.items()
+        ]
+
+    @staticmethod
+    def _insert(conn: sa.Connection, fresh: list[tuple[str, RawMail]]) -> list[int]:
+        """Insert new messages and their raw bytes; their primary keys, in order.
+
+        One executemany per table (building a statement per row costs more
+        than SQLite's work); without RETURNING for executemany, row by row.
+        """
+        if not fresh:
+            return []
+        stamp = now()
+        rows = [
+            {"message_id": mid, "sha256": hashlib.sha256(mail.raw).hexdigest(), "size": len(mail.raw),
+             "origin": mail.origin, "imported_at": stamp, "state": "new", "flags": ""}
+            for mid, mail in fresh
+        ]
+        if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
+            query = messages.insert().returning(messages.c.id, sort_by_parameter_order=True)
+            pks = list(conn.execute(query, rows).scalars())
+        else:
+            pks = [_inserted_pk(conn.execute(messages.insert(), row)) for row in rows]
+        conn.execute(message_raw.insert(), [{"message_pk": pk, "raw": mail.raw}
+                                            for pk, (_, mail) in zip(pks, fresh, strict=True)])
+        return pks
 
     @staticmethod
     def _existing_ids(conn: sa.Connection, ids: list[str]) -> dict[str, int]:
@@ -209,8 +230,8 @@ class Store:
                 query = sa.select(message_raw.c.message_pk, message_raw.c.raw).where(
                     message_raw.c.message_pk.in_(pks[start : start + 500])
                 )
-                for pk, raw in conn.execute(query):
-                    yield pk, raw
+                for row in conn.execute(query):
+                    yield row[0], row[1]
 
     def unparsed(self) -> list[int]:
         with self.engine.connect() as conn:
@@ -220,7 +241,8 @@ class Store:
         rows = [
             {
                 "pk": pk, "state": "flagged" if mail.flags else "parsed", "flags": " ".join(sorted(mail.flags)),
-                "date": mail.date.astimezone(UTC), "subject": mail.subject, "from_name": mail.from_name, "from_addr": mail.from_addr,
+                "date": mail.date.astimezone(UTC), "subject": mail.subject, "from_name": mail.from_name,
+                "from_addr": mail.from_addr,
                 "in_reply_to": mail.in_reply_to, "refs": " ".join(mail.references), "body": mail.body,
                 "attachments": json.dumps(list(mail.attachments)),
             }
@@ -272,12 +294,22 @@ class Store:
         """SQLite's own integrity check ("ok" when sound); other databases: "n/a"."""
         if self.engine.dialect.name != "sqlite":
             return "n/a"
-        with self.engine.connect() as conn:
-            rows = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check")]
+        try:
+            with self.engine.connect() as conn:
+                rows = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check")]
+        except StoreError as exc:  # damage bad enough to stop the check itself: that is its finding
+            return str(exc).partition(": ")[2]
         return "ok" if rows == ["ok"] else "; ".join(rows[:5])
 
 
-_MAIL_COLUMNS = ("message_id", "subject", "from_name", "from_addr", "date", "in_reply_to", "refs", "body", "attachments", "flags")
+def _inserted_pk(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+_MAIL_COLUMNS = ("message_id", "subject", "from_name", "from_addr", "date", "in_reply_to", "refs", "body",
+                 "attachments", "flags")
 
 
 def _mail_select() -> sa.Select[Any]:
@@ -315,7 +347,15 @@ def _engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "handle_error", functools.partial(_sqlite_trouble, _safe_url(url)))
     return engine
+
+
+def _sqlite_trouble(where: str, context: sa.engine.ExceptionContext) -> None:
+    """A full disk, an I/O error, a busy or damaged file: one StoreError line, not a traceback."""
+    trouble = sqlite_trouble(context.original_exception, where)
+    if trouble is not None:
+        raise trouble
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -340,6 +380,8 @@ def _migrate(engine: sa.Engine) -> None:
         version = int(conn.scalar(sa.select(meta.c.value).where(meta.c.key == "schema_version")) or 0)
         if version > SCHEMA_VERSION:
             raise StoreError(f"store schema version {version} is newer than this digestbot ({SCHEMA_VERSION})")
+        if version == SCHEMA_VERSION:
+            return
         for step in MIGRATIONS[version - 1 :]:
             step(conn)
         conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.errors import sqlite_trouble
+
 if TYPE_CHECKING:
     from bot.store import Store
 
@@ -40,6 +42,10 @@ class SyncState(Protocol):
         ...
 
     def get(self, folder: str) -> FolderState | None: ...
+
+    def unparsed(self) -> bool:
+        """Messages are stored but not parsed yet (a run was killed while parsing)."""
+        ...
 
     def all(self) -> list[FolderState]: ...
 
@@ -102,6 +108,11 @@ class SqliteSyncState:
     def ready(self) -> bool:
         return self._connection() is not None
 
+    def unparsed(self) -> bool:
+        conn = self._connection()  # ix_messages_state answers this without a scan
+        return conn is not None and conn.execute("SELECT 1 FROM messages WHERE state = 'new' LIMIT 1").fetchone() \
+            is not None
+
     def get(self, folder: str) -> FolderState | None:
         conn = self._connection()
         if conn is None:
@@ -141,7 +152,13 @@ class SqliteSyncState:
         marks = ", ".join("?" for _ in row)
         updates = ", ".join(f"{name} = excluded.{name}" for name in values)
         sql = f"INSERT INTO sync_state (folder, {columns}) VALUES (?, {marks}) ON CONFLICT(folder) DO UPDATE SET "
-        conn.execute(sql + updates, (folder, *row.values()))
+        try:
+            conn.execute(sql + updates, (folder, *row.values()))
+        except sqlite3.Error as exc:  # a full disk, say: one clear line, as the Store gives
+            trouble = sqlite_trouble(exc, str(self.path))
+            if trouble is None:
+                raise
+            raise trouble from None
 
     def close(self) -> None:
         if self._conn is not None:
@@ -163,6 +180,9 @@ class StoreSyncState:
 
     def ready(self) -> bool:
         return True
+
+    def unparsed(self) -> bool:
+        return bool(self.store.unparsed())
 
     def get(self, folder: str) -> FolderState | None:
         found = [s for s in self._select(folder) if s.folder == folder]

@@ -27,20 +27,24 @@ SURE = 0.75  # subject likeness that merges on its own
 LIKELY = 0.4  # subject likeness that merges with other evidence
 PEOPLE = 0.3  # participant overlap (Jaccard) that counts as evidence
 BODY = 0.3  # body likeness (TF-IDF cosine) that counts as evidence
+# A quiet week's few subjects cannot show which words are common on the list:
+# count at least this many documents, as if the rest shared no words.
+MIN_DOCUMENTS = 20
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 _RAW_WORD = re.compile(r"\S+")
 # Hashes and build ids ("f52bc588") tell CI runs apart, not topics.
 _HASH = re.compile(r"(?=[a-f]*\d)(?=\d*[a-f])[0-9a-f]{7,40}")
-_STOP = frozenset(
+_STOP_WORDS = (
     "a an and are as at be by can do for from has have how i if in is it its my no not of on or our re so "
     "that the this to was we what when why will with you your fwd fw about after new question questions "
-    "any some there just".split()
+    "any some there just"
 )
+_STOP = frozenset(_STOP_WORDS.split())
 # Labels that say what kind of mail it is, not what it is about.
 _LABEL = re.compile(
     r"^(?:(?:basic|quick|simple|newbie|general|a)\s+question|question|heads[- ]up|fyi|psa|reminder|help"
-    r"|request|info|update)\s*[:\-–—]\s+(?=\S)",
+    r"|request|info|update|meta|ot|off[- ]topic)\s*[:\-–—]\s+(?=\S)",
     re.IGNORECASE,
 )
 # Re-roll markers: "(take 2)", "[try 3]", "(second attempt)".
@@ -60,11 +64,20 @@ class _Profile:
     terms: Counter[str]  # content words of the new messages' own text
 
 
+@dataclass(frozen=True, slots=True)
+class _Weights:
+    """IDF over the period's threads: of subject words, of participants, of body words."""
+
+    subject: dict[str, float]
+    people: dict[str, float]
+    body: dict[str, float]
+
+
 def group_topics(threads: Sequence[Thread], cleaned: Mapping[str, CleanBody]) -> list[list[Thread]]:
     """Threads on one topic together, groups in the order of their first thread."""
     profiles = [_profile(thread, cleaned) for thread in threads]
-    subject_idf = _idf(p.words for p in profiles)
-    body_idf = _idf(p.terms.keys() for p in profiles)
+    idf = _Weights(_idf(p.words for p in profiles), _idf(p.people for p in profiles),
+                   _idf(p.terms.keys() for p in profiles))
     parent = list(range(len(profiles)))
 
     def root(i: int) -> int:
@@ -73,33 +86,65 @@ def group_topics(threads: Sequence[Thread], cleaned: Mapping[str, CleanBody]) ->
             i = parent[i]
         return i
 
-    for i, one in enumerate(profiles):
-        for j in range(i):
-            if root(i) != root(j) and _same_topic(one, profiles[j], subject_idf, body_idf):
-                parent[root(i)] = root(j)
+    for i, j in _candidate_pairs(profiles):
+        if root(i) != root(j) and _same_topic(profiles[i], profiles[j], idf):
+            parent[root(i)] = root(j)
     groups: dict[int, list[Thread]] = {}
     for i, profile in enumerate(profiles):
         groups.setdefault(root(i), []).append(profile.thread)
     return list(groups.values())
 
 
+def _candidate_pairs(profiles: Sequence[_Profile]) -> list[tuple[int, int]]:
+    """Pairs (i, j), j < i, whose subjects share a word: no other pair can reach LIKELY.
+
+    Words in more than a quarter of a big period's subjects are not followed,
+    which keeps a busy list's week from costing n² comparisons.
+    """
+    postings: dict[str, list[int]] = {}
+    for i, profile in enumerate(profiles):
+        for word in profile.words:
+            postings.setdefault(word, []).append(i)
+    limit = max(MIN_DOCUMENTS, len(profiles) // 4)
+    pairs: set[tuple[int, int]] = set()
+    for members in postings.values():
+        if len(members) <= limit:
+            pairs.update((i, j) for k, i in enumerate(members) for j in members[:k])
+    return sorted(pairs)
+
+
 def topic_title(threads: Sequence[Thread]) -> str:
-    """A title a person would write: the words the subjects share, else the first subject."""
+    """A title a person would write: the subject the threads share.
+
+    Subjects cut short by an archive ("... doing the") give way to the whole
+    one; otherwise the words all subjects share, in the first one's order.
+    """
     titles = [polish_title(t.subject) for t in threads]
     first = titles[0]
     if len({t.casefold() for t in titles}) == 1:
         return first
     shared = frozenset.intersection(*(subject_words(t) for t in titles))
-    kept = [w for w in _RAW_WORD.findall(first) if _words_of(w) and _words_of(w) <= shared]
-    if len(kept) < 2:  # one shared word is a theme ("Maven"), not a title
+    tokens = _RAW_WORD.findall(first)
+    keep = [i for i, w in enumerate(tokens) if subject_words(w) and subject_words(w) <= shared]
+    if len(keep) < 2:  # one shared word is a theme ("Maven"), not a title
         return first
+    # Stop words inside the kept span stay ("Revision of R4-1915074"); dropped content words go.
+    kept = [w for i, w in enumerate(tokens) if keep[0] <= i <= keep[-1] and (i in keep or not subject_words(w))]
     title = " ".join(kept).strip(" :;,-–—|")
+    longer = [t for t in titles if t.casefold().startswith(title.casefold()) and len(t) > len(title)]
+    if longer:  # the shared words are a prefix: the subjects are one subject, some cut short
+        return max(longer, key=lambda t: (titles.count(t), len(t)))
     return title[:1].upper() + title[1:] if title[:1].islower() and title[1:2].islower() else title
 
 
 def polish_title(subject: str) -> str:
-    """The cleaned subject without a "Question:" label or a "(take 2)" marker."""
-    title = _REROLL.sub("", clean_title(subject)).strip()
+    """The cleaned subject without quotes around it, a "Question:" label or a "(take 2)" marker."""
+    title = clean_title(subject)
+    if len(title) > 2 and title[0] == title[-1] and title[0] in "'\"":
+        title = clean_title(title[1:-1])  # some archives quote subjects: "'Re: topic'"
+    title = _REROLL.sub("", title).strip()
+    if title.endswith(".") and not title.endswith(".."):
+        title = title[:-1]
     rest = _LABEL.sub("", title, count=1)
     if rest != title and rest[:1].islower() and rest.split()[0].isalpha():
         rest = rest[:1].upper() + rest[1:]  # "new ARM features" opens the title now
@@ -123,10 +168,6 @@ def _stem(word: str) -> str:
     return word
 
 
-def _words_of(token: str) -> frozenset[str]:
-    return subject_words(token)
-
-
 def _profile(thread: Thread, cleaned: Mapping[str, CleanBody]) -> _Profile:
     title = polish_title(thread.subject)
     text = " ".join(cleaned[m.message_id].text for m in thread.new_mails if m.message_id in cleaned)
@@ -142,7 +183,7 @@ def _names(title: str) -> frozenset[str]:
         core = token.strip("()[]{}:;,.!?\"'")
         named = any(c.isdigit() for c in core) or any(c.isupper() for c in core[1:])
         if named or (position > 0 and core[:1].isupper()):
-            names |= _words_of(core)
+            names |= subject_words(core)
     return frozenset(names)
 
 
@@ -153,22 +194,26 @@ def _idf(documents: Iterable[Iterable[str]]) -> dict[str, float]:
     for document in documents:
         frequency.update(set(document))
         count += 1
+    count = max(count, MIN_DOCUMENTS)
     return {word: math.log((count + 1) / (df + 0.5)) for word, df in frequency.items()}
 
 
-def _same_topic(one: _Profile, other: _Profile, subject_idf: dict[str, float], body_idf: dict[str, float]) -> bool:
+def _same_topic(one: _Profile, other: _Profile, idf: _Weights) -> bool:
     if (one.names - other.words) and (other.names - one.words):
         return False  # each names something the other does not: two releases, two plugins
-    likeness = _cosine(Counter(one.words), Counter(other.words), subject_idf)
+    likeness = _cosine(Counter(one.words), Counter(other.words), idf.subject)
     if likeness >= SURE:
         return True
     if likeness < LIKELY:
         return False
-    people = len(one.people & other.people) / max(1, len(one.people | other.people))
+    # One person in common is no evidence (a release manager writes in every vote), and someone
+    # who writes in every thread weighs little: people are weighed like words.
+    both = one.people & other.people
+    people = sum(idf.people[p] for p in both) / max(1e-9, sum(idf.people[p] for p in one.people | other.people))
     return (
         one.starter == other.starter
-        or people >= PEOPLE
-        or _cosine(one.terms, other.terms, body_idf) >= BODY
+        or (len(both) > 1 and people >= PEOPLE)
+        or _cosine(one.terms, other.terms, idf.body) >= BODY
     )
 
 

@@ -90,6 +90,7 @@ class Dovecot:
     """
 
     def __init__(self, *, tls: bool = False, extra: str = "") -> None:
+        self.binary = dovecot_binary()  # first: a missing Dovecot fails here, leaving nothing behind
         # Not pytest's tmp_path: Dovecot's unprivileged processes must traverse
         # every parent directory, and pytest's are private (0700).
         self.base = Path(tempfile.mkdtemp(prefix="digestbot-dovecot-"))
@@ -123,7 +124,7 @@ class Dovecot:
 
     def start(self) -> Dovecot:
         conf = self.base / "dovecot.conf"
-        self.process = subprocess.Popen([dovecot_binary(), "-F", "-c", str(conf)], stdin=subprocess.DEVNULL,
+        self.process = subprocess.Popen([self.binary, "-F", "-c", str(conf)], stdin=subprocess.DEVNULL,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

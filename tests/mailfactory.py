@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, UTC
 
 BASE = datetime(2014, 8, 18, 9, 0, tzinfo=UTC)
 

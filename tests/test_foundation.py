@@ -59,7 +59,7 @@ def test_secret_comes_from_environment_never_the_file(tmp_path: Path, monkeypatc
     monkeypatch.delenv("DB_TEST_PW")
     with pytest.raises(ConfigError, match="DB_TEST_PW is not set"):
         settings.source.password.reveal("imap")
-    with pytest.raises(ConfigError, match="unknown key 'source.password'"):
+    with pytest.raises(ConfigError, match=r"unknown key 'source\.password'"):
         load_settings(write(tmp_path / "d.toml", "[source]\npassword = 'inline'\n"))
 
 
@@ -108,7 +108,7 @@ def test_missing_message_id_gets_a_stable_synthetic_one() -> None:
 def test_import_twice_changes_nothing(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/s.db")
     mails = [RawMail(make_raw(i), "t") for i in range(5)]
-    first = ingest(store, mails + [mails[0]], LimitSettings())  # a cross-post: same id twice
+    first = ingest(store, [*mails, mails[0]], LimitSettings())  # a cross-post: same id twice
     assert (first.read, first.new, first.duplicates) == (6, 5, 1)
     before = store.counts()
     again = ingest(store, mails, LimitSettings())

@@ -142,6 +142,13 @@ def test_an_empty_folder_on_the_first_poll_is_remembered(dovecot: Dovecot, tmp_p
     assert poll(config).line() == "INBOX: 1 new (0 already stored), last UID 1"
 
 
+def test_missing_dovecot_fails_with_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shutil.which", lambda _name: None)
+    monkeypatch.setattr("os.access", lambda _path, _mode: False)
+    with pytest.raises(RuntimeError, match=r"apt-get install -y dovecot-imapd"):
+        Dovecot()
+
+
 # -- errors: one clear line each ---------------------------------------------
 
 

@@ -36,6 +36,7 @@ def test_poll_prints_one_line_and_status_reports_it(dovecot: Dovecot, tmp_path: 
     assert first.stdout == "INBOX: 3 new (0 already stored), last UID 3; Lists/dev: nothing new\n"
     assert "unencrypted" in first.stderr  # tls = "none" was asked for, and is warned about
     assert second.stdout == "INBOX: nothing new; Lists/dev: nothing new\n"
+    assert digestbot("--config", config, "poll", "--folder", "Lists/dev").stdout == "Lists/dev: nothing new\n"
 
     store = open_store(f"sqlite:///{tmp_path / 'store.sqlite3'}")
     with store.engine.begin() as conn:

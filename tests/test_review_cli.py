@@ -19,9 +19,7 @@ FAKE_EDITOR = """\
 import sys
 from pathlib import Path
 path = Path(sys.argv[1])
-text = path.read_text()
-Path(sys.argv[1] + ".seen").write_text(text) if False else None
-path.write_text(text.replace("{old}", "{new}"))
+path.write_text(path.read_text().replace("{old}", "{new}"))
 """
 
 

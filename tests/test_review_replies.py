@@ -10,16 +10,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot import review
 from bot.review_notify import request_review
 from bot.review_replies import ReplyResult, dkim_pass, is_for_bot, parse_command, process_replies
 from bot.settings import Settings
 from bot.store import Store, open_store
+from bot.tokens import Tag, find_tag, is_valid, review_token, subject_tag
 from tests.reviewkit import (
     BOT,
     CHAIR,
     LIST,
+    SECRET,
     html_of,
     make_digest,
     notices,
@@ -284,3 +288,58 @@ def test_is_for_bot(env: Env) -> None:
     # The bot's own mailbox adds Delivered-To to list traffic; a list copy carries List-Id.
     assert not is_for_bot(b"Delivered-To: " + BOT.encode() + b"\nTo: " + LIST.encode() + b"\n\nx\n", settings)
     assert not is_for_bot(b"To: " + BOT.encode() + b"\nList-Id: <dev.lists.example.org>\n\nx\n", settings)
+
+
+# -- properties --------------------------------------------------------------------
+
+
+@given(st.integers(1, 10**6), st.integers(1, 999), st.integers(1, 10**6), st.integers(1, 999))
+def test_a_token_is_good_for_exactly_its_own_draft_and_revision(a: int, r: int, b: int, s: int) -> None:
+    token = review_token(SECRET, a, r)
+    assert is_valid(SECRET, Tag(a, r, token))
+    assert is_valid(SECRET, Tag(b, s, token)) == ((a, r) == (b, s))
+    assert not is_valid("another-secret-0123456789", Tag(a, r, token))
+    subject = f"Re: AW: {subject_tag(a, r, token)} [driftwood-devel] Weekly Meeting"
+    assert find_tag(subject) == Tag(a, r, token)
+
+
+@given(st.text())
+def test_reading_any_reply_never_fails(body: str) -> None:
+    kind, argument = parse_command(body)
+    assert kind in {"approve", "reject", "edit", "unknown"}
+    assert kind in {"reject", "edit"} or argument == ""
+
+
+def test_the_poll_hook_keeps_bot_mail_out_of_the_list_and_acts_on_it(env: Env) -> None:
+    from bot.ingest import ingest
+    from bot.model import RawMail
+    from bot.review_replies import BotMail
+    from tests.mailfactory import make_raw
+
+    settings, store, _server = env
+    digest_id, mail = awaiting(env)
+    progress: list[int] = []
+    hook = BotMail(lambda: store, settings)
+    stream = [RawMail(make_raw(1, body="list traffic\n"), "imap:INBOX/1"),
+              RawMail(reply(mail, "approve\n"), "imap:INBOX/2"),
+              RawMail(make_raw(2, body="more list traffic\n"), "imap:INBOX/3")]
+    report = ingest(store, hook.filter(stream), settings.limits, expected=3,
+                    on_progress=lambda _n: progress.append(len(hook.flush())))
+    hook.flush()
+    assert report.new == 2 and store.counts()["messages"] == 2  # the reply is not list mail
+    assert [r.action for r in hook.results] == ["approved"] and progress
+    assert review.get(store, digest_id).state == "approved"
+
+
+def test_without_a_configured_secret_bot_mail_is_ignored_not_fatal(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    """A stranger's mail that looks like an unsubscribe or an approval must not stop the poll."""
+    from dataclasses import replace
+
+    settings, store, _server = env
+    bare = replace(settings, review=replace(settings.review, secret_env="", secret_file=""))
+    fake_unsub = reply(None, "unsubscribe\n", sender="stranger@example.net",
+                       subject="unsubscribe 0123456789abcdef0123")
+    fake_approve = reply(None, "approve\n", subject="[digestbot #1 r1 0123456789abcdef0123] digest")
+    results = process_replies(store, bare, [parsed(fake_unsub, bare), parsed(fake_approve, bare)])
+    assert [r.action for r in results] == ["not-review", "ignored"]
+    assert "review.secret is not configured" in caplog.text

@@ -95,7 +95,8 @@ def test_duplicates_appear_once_attributed_to_the_first_speaker() -> None:
     assert len(keys) == len(set(keys))
     drops = [s for s in summary if "drops packets" in s.text]
     assert [(s.author, s.message_id) for s in drops] == [("Bob", "<2@list>")]
-    assert sum(s.text == "That sounds nice." for s in summary) == 1
+    # Said twice, shown at most once (chatter like this is not picked at all: see test_quality).
+    assert sum(s.text == "That sounds nice." for s in summary) <= 1
 
 
 def test_short_and_long_sentences_are_skipped() -> None:

@@ -23,7 +23,8 @@ RESULTS_HEADING = "## Last results"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bot.bench", description="Run digestbot's benchmarks: "
+                                     "each figure against its anchor, measured in the same run.")
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="skip the biggest sizes (20,000-message archive, "
                       "10 MB vs 100 MB for memory)")

@@ -73,8 +73,9 @@ def run(plan: Plan) -> list[Result]:
         mbsync_argv = [mbsync, "-q", "-c", str(rc), "bench"]
         poll_argv = [*data.digestbot(), "-q", "-c", str(config), "poll"]
         first = (run_command(mbsync_argv).seconds, run_command(poll_argv).seconds)
-        again = (min(run_command(mbsync_argv).seconds for _ in range(3)),
-                 min(run_command(poll_argv).seconds for _ in range(3)))
+        repeat = plan.sizes.cheap_repeat
+        again = (min(run_command(mbsync_argv).seconds for _ in range(repeat)),
+                 min(run_command(poll_argv).seconds for _ in range(repeat)))
     finally:
         server.cleanup()
     note = f"{dataset.stats.messages:,} generated messages (v{VERSION}), {dataset.stats.bytes / data.MB:.1f} MB, " \

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import random
 
-FIRST_NAMES = tuple("""
+
+def _words(text: str) -> tuple[str, ...]:
+    """The distinct whitespace-separated words of `text`, in order."""
+    return tuple(dict.fromkeys(text.split()))
+
+
+FIRST_NAMES = _words("""
 Maya Ann Bob Carla Deepak Elena Farid Grace Hiro Ines Jonas Kofi Lena Marek Nadia Oscar Priya Quentin Rosa
 Sven Tanya Umar Vera Wei Ximena Yusuf Zoe Andrei Bianca Chen Dmitri Esther Felix Gabriel Hanna Igor Julia
 Karim Lucia Mateo Noor Olga Pavel Rahul Sofia Tomasz Ulla Viktor Wanda Xavier Yara Zainab Aiko Bruno
-""".split())
-LAST_NAMES = tuple("""
+""")
+LAST_NAMES = _words("""
 Okafor Example Novak Schmidt Tanaka Garcia Kowalski Ivanova Haddad Nguyen Rossi Larsen Mensah Silva Dubois
 Fischer Kumar Petrov Hansen Moreau Yilmaz Costa Walsh Becker Santos Horvat Lindqvist Papadopoulos Oduya
 Brennan Varga Sato Keller Nakamura Romero Jansen Adeyemi Morozov Ferreira Lambert Weber Svoboda Ortiz
-""".split())
+""")
 ACCENTED_NAMES = ("Jörg Müller", "Zoë Brontë", "François Lefèvre", "Łukasz Wójcik", "Søren Kierkegård",
                   "José Núñez", "Ana Łopez", "Göran Ångström")
 COMPANIES = ("Example Corp", "Driftwood Labs", "Acme Networks", "Northwind Systems", "Initech",
@@ -26,7 +32,7 @@ COMPANIES = ("Example Corp", "Driftwood Labs", "Acme Networks", "Northwind Syste
 DOMAINS = ("example.org", "example.com", "mail.example.net", "driftwood.example", "acme.example",
            "northwind.example", "university.example.edu", "gmail.example", "posteo.example")
 
-NOUNS = tuple(dict.fromkeys("""
+NOUNS = _words("""
 parser scheduler allocator buffer cache queue socket thread lock mutex handler callback driver module plugin
 backend frontend compiler linker loader kernel daemon service worker pool index table column schema migration
 config option flag setting default timeout retry limit quota budget metric counter gauge histogram trace
@@ -65,8 +71,8 @@ state storage strategy string struct subscriber suffix suite supervisor switch s
 target task teardown telemetry tenant terminal ticket timer timestamp toggle tokenizer topic tracker
 transport tree trigger tuple type unit upload validator value variable vendor verifier view visitor
 wallet watcher webhook window wizard workflow workspace writer zone
-""".split()))
-ADJECTIVES = tuple(dict.fromkeys("""
+""")
+ADJECTIVES = _words("""
 new old broken stale slow fast large small tiny huge noisy quiet flaky stable unstable optional mandatory
 internal external public private legacy modern simple complex obvious subtle hidden visible default custom
 concurrent parallel sequential lazy eager strict lenient safe unsafe portable native generic specific
@@ -83,8 +89,8 @@ random raw readable recursive relative reliable remote reproducible restrictive 
 scalable secondary secure shared short sloppy smart sparse static sticky strange surprising synchronous
 temporary thin tight transient transparent trivial typical unbounded unclear unexpected unknown unused
 unusual useful valid virtual volatile weak weird wide wrong
-""".split()))
-VERBS = tuple(dict.fromkeys("""
+""")
+VERBS = _words("""
 fix break improve rework measure review revert test document ignore duplicate remove add rename split merge
 refactor cache flush parse validate reject accept retry skip log trace profile optimize simplify deprecate
 replace update upgrade downgrade backport rebase squash bisect reproduce debug patch build package ship
@@ -101,16 +107,16 @@ reset resolve restart restore restrict resume return reuse rewrite rotate route 
 search select send shrink sign simplify sort spawn stage start stop store stream strip submit subscribe
 support suspend sync throttle time track transform translate trigger trim truncate tune unify unpack
 unwind upload verify warn watch wrap write
-""".split()))
-ADVERBS = tuple("""
+""")
+ADVERBS = _words("""
 probably certainly clearly slightly significantly occasionally always never rarely often quickly slowly
 silently loudly eventually immediately currently previously
-""".split())
+""")
 PREPOSITIONS = ("in", "on", "for", "with", "without", "after", "before", "during", "under", "behind", "across")
 DETERMINERS = ("the", "the", "the", "a", "this", "that", "our", "every", "each", "some", "no")
 CONNECTIVES = ("However,", "Also,", "Besides,", "In practice,", "On the other hand,", "To be honest,",
                "As far as I can tell,", "For what it's worth,", "Frankly,", "Meanwhile,", "That said,")
-SYLLABLES = tuple("ka lo mi ne ru ta vo xi zen dor fal gri hux jal kor lin mur nix pol qua rix sol tor ul ven wex yor".split())
+SYLLABLES = _words("ka lo mi ne ru ta vo xi zen dor fal gri hux jal kor lin mur nix pol qua rix sol tor ul ven wex yor")
 LANGUAGES = ("c", "py", "rs", "go", "js")
 
 

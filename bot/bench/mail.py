@@ -51,7 +51,7 @@ class Envelope:
 
 
 def render(env: Envelope, body: str, rng: random.Random, *, html_only: bool = False,
-           alternative: bool = False, attachment: bytes | None = None) -> bytes:
+           alternative: bool = False, attachment: bytes | None = None, signed: bool = False) -> bytes:
     """The message as it sits in the list's archive (without the mbox From line)."""
     text = body + "\n" + FOOTER
     if html_only:
@@ -60,6 +60,8 @@ def render(env: Envelope, body: str, rng: random.Random, *, html_only: bool = Fa
         head, payload = _mixed(text, attachment, rng)
     elif alternative:
         head, payload = _alternative(text, _as_html(body) + _html_footer(), rng)
+    elif signed:
+        head, payload = _signed(text, env, rng)
     else:
         head, payload = _single("text/plain", text, rng)
     return (_headers(env, rng) + head + "\n" + payload).encode("utf-8")
@@ -166,6 +168,18 @@ def _mixed(text: str, attachment: bytes, rng: random.Random) -> tuple[str, str]:
             f'Content-Type: text/x-log; name="build.log"\nContent-Disposition: attachment; filename="build.log"\n'
             f"Content-Transfer-Encoding: base64\n\n{data}--{boundary}--\n")
     return f'Content-Type: multipart/mixed; boundary="{boundary}"\n', body
+
+
+def _signed(text: str, env: Envelope, rng: random.Random) -> tuple[str, str]:
+    boundary = f"=_sig_{rng.getrandbits(48):012x}"
+    head, payload = _single("text/plain", text, rng)
+    armor = base64.encodebytes(hashlib.sha512(env.message_id.encode()).digest() * 4).decode("ascii")
+    body = (f"--{boundary}\n{head}\n{payload}\n--{boundary}\n"
+            f'Content-Type: application/pgp-signature; name="signature.asc"\n'
+            f"Content-Description: OpenPGP digital signature\n\n-----BEGIN PGP SIGNATURE-----\n\n{armor}"
+            f"-----END PGP SIGNATURE-----\n\n--{boundary}--\n")
+    return (f'Content-Type: multipart/signed; micalg=pgp-sha256; protocol="application/pgp-signature";\n'
+            f'\tboundary="{boundary}"\n', body)
 
 
 def _as_html(body: str) -> str:

@@ -1,15 +1,19 @@
 """Timing and peak memory, as the OS reports them.
 
 Whole commands run in a child process: wall time from a monotonic clock,
-peak RSS from the child's own `rusage` (os.wait4, so no other child's figure
-leaks in). `ru_maxrss` is the largest single process of the tree; a sampler
-also sums the RSS of the whole tree (the parse workers too) every 20 ms.
+peak RSS from the child's own `rusage` (os.wait4 in a small wrapper, so no
+other process's figure leaks in). `ru_maxrss` is the largest single process
+of the tree; a sampler also sums the PSS of the whole tree (the parse
+workers too) every 20 ms.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,7 +29,7 @@ T = TypeVar("T")
 class Run:
     seconds: float
     max_rss_mb: float  # ru_maxrss of the child (the largest process of its tree)
-    tree_rss_mb: float  # sampled peak of the summed RSS of the child and its descendants
+    tree_pss_mb: float  # sampled peak of the summed PSS of the child and its descendants
     returncode: int
     stdout: str
     stderr: str
@@ -35,29 +39,46 @@ class CommandFailed(RuntimeError):
     pass
 
 
+# Runs the command and reports its own wait4() figures. The command must not
+# be started from this (large) process: on exec, Linux keeps the old address
+# space's high-water mark in ru_maxrss, so every child would inherit ours.
+_WRAPPER = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+seconds = time.perf_counter() - start
+with open(sys.argv[1], "w") as out:
+    json.dump({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "status": status}, out)
+"""
+
+
 def run_command(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
                 timeout: float = 1800.0) -> Run:
     """Run `argv` to completion; raises CommandFailed on a non-zero exit."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r", suffix=".json") as figures:
+        wrapper = [sys.executable, "-S", "-c", _WRAPPER, figures.name, *argv]
+        proc = subprocess.Popen(wrapper, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                start_new_session=True)
         sampler = _TreeSampler(proc.pid)
-        killer = threading.Timer(timeout, proc.kill)
+        killer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
         killer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             killer.cancel()
             sampler.stop()
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        result = Run(seconds, usage.ru_maxrss / 1024, sampler.peak_kb / 1024, proc.returncode,
-                     out.read().decode(errors="replace"), err.read().decode(errors="replace"))
-    if result.returncode != 0:
-        raise CommandFailed(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()[-2000:]}")
-    return result
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        found = json.loads(figures.read() or "{}")
+    if proc.returncode != 0 or not found:
+        raise CommandFailed(f"{' '.join(argv)} failed ({proc.returncode}): {stderr.strip()[-2000:]}")
+    returncode = os.waitstatus_to_exitcode(found["status"])
+    if returncode != 0:
+        raise CommandFailed(f"{' '.join(argv)} exited {returncode}: {stderr.strip()[-2000:]}")
+    return Run(found["seconds"], found["maxrss_kb"] / 1024, sampler.peak_kb / 1024, returncode, stdout, stderr)
 
 
 def best_run(argv: Sequence[str], repeat: int, **kwargs: Any) -> Run:
@@ -77,7 +98,7 @@ def best_time(fn: Callable[[], object], repeat: int) -> float:
 
 
 class _TreeSampler:
-    """Samples the summed RSS of a process tree in a background thread."""
+    """Samples the summed PSS of a process tree in a background thread."""
 
     def __init__(self, pid: int, interval: float = 0.02) -> None:
         self.pid = pid
@@ -92,8 +113,8 @@ class _TreeSampler:
         self._thread.join()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.peak_kb = max(self.peak_kb, sum(_rss_kb(pid) for pid in _tree(self.pid)))
+        while not self._stop.is_set():  # the wrapper itself does not count
+            self.peak_kb = max(self.peak_kb, sum(_pss_kb(pid) for pid in _tree(self.pid)[1:]))
             self._stop.wait(self.interval)
 
 
@@ -108,11 +129,13 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _rss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        return 0
+def _pss_kb(pid: int) -> int:
+    """The process's proportional set size: shared pages (a forked worker's) count once across the tree."""
+    for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
+        try:
+            for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                if line.startswith(key):
+                    return int(line.split()[1])
+        except (OSError, ValueError):
+            continue
     return 0

@@ -106,7 +106,8 @@ class Writer:
         rng = self.rng
         if rng.random() < 0.5:
             return f"Has anyone tried {lx.gerund(self.verb())} {self.phrase()}{self.tail()}?"
-        return f"Why does {self.phrase()} {self.verb()} {self.phrase()} when {self.phrase()} is {rng.choice(lx.ADJECTIVES)}?"
+        return (f"Why does {self.phrase()} {self.verb()} {self.phrase()} when {self.phrase()} is "
+                f"{rng.choice(lx.ADJECTIVES)}?")
 
     def _measurement(self) -> str:
         rng = self.rng

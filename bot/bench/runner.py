@@ -23,41 +23,54 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+Step = tuple[str, str, Callable[[], list[Result]]]  # benchmark, what it does, how
+
+
 def run_all(plan: Plan) -> list[Result]:
     unknown = plan.only - set(BENCHMARKS)
     if unknown:
         raise ValueError(f"unknown benchmark(s) {', '.join(sorted(unknown))}; choose from {', '.join(BENCHMARKS)}")
-    sizes = plan.sizes
     results: list[Result] = []
-    lazy_list: list[Dataset] = []
-    real = data.real(plan) if plan.real else None
+    for key, title, step in _steps(plan):
+        if plan.wants(key):
+            results += _guarded(key, title, step)
+    return results
+
+
+def _steps(plan: Plan) -> list[Step]:
+    """Every benchmark in table order; a real-list row follows its generated one."""
+    sizes = plan.sizes
+    cached: list[Dataset] = []
 
     def the_list() -> Dataset:
-        if not lazy_list:
+        if not cached:
             log(f"generating the list: {sizes.list_messages:,} messages (cached in {plan.cache})")
-            lazy_list.append(data.generated(plan, "list", messages=sizes.list_messages))
-        return lazy_list[0]
+            cached.append(data.generated(plan, "list", messages=sizes.list_messages))
+        return cached[0]
 
-    steps: list[tuple[str, str, Callable[[], list[Result]]]] = [
+    generated: list[Step] = [
         ("summarizer", "LexRank on one thread", lambda: [summarizer.run(plan)]),
         ("draft", "drafting the busiest month", lambda: [draft.busy_period(plan, the_list())]),
         ("scaling", f"one week from {sizes.archive_messages:,} messages", lambda: [draft.archive_scaling(plan)]),
-        ("import", "importing the list", lambda: [importing.speed(plan, the_list(), "import",
-                                                                   "4. import, generated list")]),
+        ("import", "importing the list",
+         lambda: importing.speed(plan, the_list(), "import", "4. import, generated list")),
         ("memory", "import memory", lambda: importing.memory(plan)),
         ("startup", "start-up imports", lambda: startup.run(plan)),
         ("imap", "IMAP against mbsync", lambda: imap_bench.run(plan)),
     ]
-    if real is not None:
-        steps[1:1] = [("summarizer", "LexRank on the largest real thread", lambda: [_real_thread(plan, real)])]
-        steps.insert(3, ("draft", "drafting the real lists' busiest month",
-                         lambda: [draft.busy_period(plan, real, "draft-real", "2. draft busiest month, real")]))
-        steps.insert(6, ("import", "importing the real lists",
-                         lambda: [importing.speed(plan, real, "import-real", "4. import, real lists")]))
-    for key, title, step in steps:
-        if plan.wants(key):
-            results += _guarded(key, title, step)
-    return results
+    real = data.real(plan) if plan.real else None
+    extra = _real_steps(plan, real) if real is not None else {}
+    return [step for first in generated for step in (first, *extra.get(first[0], ()))]
+
+
+def _real_steps(plan: Plan, real: Dataset) -> dict[str, tuple[Step]]:
+    return {
+        "summarizer": (("summarizer", "LexRank on the largest real thread", lambda: [_real_thread(plan, real)]),),
+        "draft": (("draft", "drafting the real lists' busiest month",
+                   lambda: [draft.busy_period(plan, real, "draft-real", "2. draft busiest month, real")]),),
+        "import": (("import", "importing the real lists",
+                    lambda: importing.speed(plan, real, "import-real", "4. import, real lists")),),
+    }
 
 
 def _guarded(key: str, title: str, step: Callable[[], list[Result]]) -> list[Result]:

@@ -20,17 +20,28 @@ HEAVY = frozenset({"sumy", "numpy", "scipy", "mailparser", "nltk"})
 HEAVY_IMPORT = "import sumy.summarizers.lex_rank, numpy, scipy.sparse, mailparser"
 
 
+def import_times(args: Sequence[str]) -> dict[str, float]:
+    """Module -> seconds its import took (cumulative, as -X importtime reports) in `digestbot args...`.
+
+    A module imported in several places keeps its first, outermost figure.
+    """
+    argv = [sys.executable, "-X", "importtime", "-c", "from bot.cli import main; main()", *args]
+    times: dict[str, float] = {}
+    for line in run_command(argv).stderr.splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if len(fields) == 3 and fields[1].strip().isdigit():
+            times.setdefault(fields[2].strip(), int(fields[1]) / 1e6)
+    return times
+
+
 def imported_modules(args: Sequence[str]) -> set[str]:
     """Every module `digestbot args...` imports, from -X importtime."""
-    argv = [sys.executable, "-X", "importtime", "-c", "from bot.cli import main; main()", *args]
-    run = run_command(argv)
-    names = set()
-    for line in run.stderr.splitlines():
-        if line.startswith("import time:") and line.count("|") == 2:
-            name = line.rsplit("|", 1)[1].strip()
-            if name != "package":  # the header line
-                names.add(name)
-    return names
+    return set(import_times(args))
+
+
+def cost_summary(times: dict[str, float], modules: Sequence[str]) -> str:
+    """ "sqlalchemy 210 ms, nltk 1400 ms" for those of `modules` that were imported."""
+    return ", ".join(f"{name} {times[name] * 1000:.0f} ms" for name in modules if name in times)
 
 
 def heavy_imports(args: Sequence[str]) -> set[str]:
@@ -40,11 +51,11 @@ def heavy_imports(args: Sequence[str]) -> set[str]:
 
 def run(plan: Plan) -> list[Result]:
     config = str(data.config(plan, "status", plan.work / "status.sqlite3"))
-    anchor = best_run([sys.executable, "-c", HEAVY_IMPORT], plan.sizes.repeat).seconds
+    anchor = best_run([sys.executable, "-c", HEAVY_IMPORT], plan.sizes.cheap_repeat).seconds
     results = []
     for key, args in (("startup-help", ["--help"]), ("startup-status", ["-c", config, "status"])):
         heavy = heavy_imports(args)
-        ours = best_run([*data.digestbot(), *args], max(3, plan.sizes.repeat)).seconds
+        ours = best_run([*data.digestbot(), *args], plan.sizes.cheap_repeat).seconds
         result = rated(key, f"6. digestbot {args[-1]}", ("importing the heavy libraries", anchor),
                        (f"digestbot {args[-1]}", ours), None,
                        note=f"imports {', '.join(sorted(heavy))}" if heavy else "imports none of "

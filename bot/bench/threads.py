@@ -168,9 +168,10 @@ class _Thread:
         references = (*parent.references, parent.message_id)[-20:] if parent else ()
         env = Envelope(message_id, author, date, subject, parent.message_id if parent else None, references,
                        cc=(f"{parent.author.name} <{parent.author.address}>",) if parent and rng.random() < 0.3 else ())
-        raw = render(env, text, rng, html_only=rng.random() < author.html, alternative=author.client in
-                     ("Microsoft Outlook 16.0", "Gmail"),
-                     attachment=build_log(rng, rng.randint(40, 400)) if rng.random() < 0.015 else None)
+        alternative = author.client == "Gmail" or (author.client.startswith("Microsoft") and rng.random() < 0.5)
+        raw = render(env, text, rng, html_only=rng.random() < author.html, alternative=alternative,
+                     attachment=build_log(rng, rng.randint(40, 400)) if rng.random() < 0.015 else None,
+                     signed=rng.random() < 0.03)
         posted = Posted(message_id, author, date, subject, text, references)
         self.posted.append(posted)
         self.out.append((env, raw))
