@@ -10,6 +10,22 @@ from tests.dovecot import Dovecot
 
 
 @pytest.fixture()
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail loudly if anything tries to reach the network or NLTK data."""
+    import socket
+
+    import nltk  # type: ignore[import-untyped]
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("network or NLTK data access during a test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(nltk.data, "find", refuse)
+    monkeypatch.setattr(nltk, "download", refuse)
+
+
+@pytest.fixture()
 def dovecot() -> Iterator[Dovecot]:
     """A real Dovecot on a free 127.0.0.1 port, plain IMAP only; fails (never skips) without Dovecot."""
     server = Dovecot().start()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -47,19 +45,7 @@ THREAD = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail loudly if anything tries to reach the network or NLTK data."""
-
-    def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        raise AssertionError("network or NLTK data access during a test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    import nltk  # type: ignore[import-untyped]
-
-    monkeypatch.setattr(nltk.data, "find", refuse)
-    monkeypatch.setattr(nltk, "download", refuse)
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 def _position(sentence: SummarySentence) -> tuple[int, int]:

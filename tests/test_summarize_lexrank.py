@@ -8,7 +8,6 @@ words; we compare the full ranking sumy's ``_get_best_sentences`` sorts
 from __future__ import annotations
 
 import random
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,18 +94,7 @@ CHATTER = [
 TINY_VOCABULARY = ["patch", "test", "build", "fix", "leak", "merge"]
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail loudly if anything tries to reach the network or NLTK data."""
-
-    def refuse(*_args: Any, **_kwargs: Any) -> Any:
-        raise AssertionError("network or NLTK data access during a test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    import nltk  # type: ignore[import-untyped]
-
-    monkeypatch.setattr(nltk.data, "find", refuse)
+pytestmark = pytest.mark.usefixtures("offline")
 
 
 def _sentence(rng: random.Random) -> str:
