@@ -8,6 +8,7 @@ commands that need them, so `--help`, `status` and a quiet `poll` start fast.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,13 +70,21 @@ def cli(ctx: click.Context, config: str | None, verbose: bool, quiet: bool) -> N
 @pass_context
 def import_(ctx: Context, paths: tuple[Path, ...]) -> None:
     """Store and parse every message of mbox files or Maildir folders."""
+    from bot.errors import SourceError
     from bot.ingest import ingest
     from bot.source import open_source
 
     settings = ctx.settings
+    sources = []
+    for path in paths:  # every path is checked before anything is written
+        try:
+            sources.append((path, open_source(path)))
+        except SourceError as exc:
+            raise ConfigError(str(exc)) from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     store = ctx.store()
-    for path in paths:
-        source = open_source(path)
+    for path, source in sources:
         with _progress(source.total_bytes, f"importing {path.name}") as bar:
             report = ingest(store, source, settings.limits, expected=None, on_progress=bar.update)
         click.echo(f"{path}: {report.line()}")
@@ -188,9 +197,9 @@ def review_cmd(ctx: Context, digest_id: int | None, fmt: str) -> None:
     if digest_id is not None:
         rows = [row for row in rows if row["id"] == digest_id]
         if not rows:
-            from bot.errors import ReviewError
+            from bot.errors import NoSuchDraft
 
-            raise ReviewError(f"no draft #{digest_id}")
+            raise NoSuchDraft(f"no draft #{digest_id}")
     if fmt == "json":
         _emit(json.dumps(rows if digest_id is None else rows[0], indent=2, ensure_ascii=False) + "\n", None)
     else:
@@ -456,8 +465,9 @@ def _emit(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=not text.endswith("\n"))
         return
-    try:
-        output.write_text(text, encoding="utf-8")
+    try:  # owner-only, as the store: a draft may hold private mail
+        with os.fdopen(os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as out:
+            out.write(text)
     except OSError as exc:
         raise ConfigError(f"--output {output}: {exc.strerror}") from None
 
@@ -489,6 +499,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("digestbot: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:  # one line, like every other error
+        see = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+        click.echo(f"digestbot: error: {' '.join(exc.format_message().split())}{see}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -38,6 +38,12 @@ class ReviewError(DigestbotError):
     """A review action is not allowed in the draft's current state."""
 
 
+class NoSuchDraft(ReviewError):
+    """A draft id or revision that does not exist: a wrong command-line value."""
+
+    exit_code = 2
+
+
 class SendError(DigestbotError):
     """Mail could not be delivered."""
 

@@ -17,7 +17,7 @@ from itertools import islice
 from bot.model import Mail, RawMail
 from bot.parse import parse_mail
 from bot.settings import LimitSettings
-from bot.store import Store, message_id_of, now
+from bot.store import Store, attach_store, message_id_of, now
 
 BATCH = 400
 # Below this many messages a process pool costs more than it saves.
@@ -50,7 +50,7 @@ def ingest(store: Store, mails: Iterable[RawMail], limits: LimitSettings, *,
     """
     report = IngestReport()
     pooled = expected is None or expected >= POOL_THRESHOLD
-    with _Parsers(limits, pooled) as parsers:
+    with _Parsers(limits, pooled, store.shared_url) as parsers:
         for batch in _batches(mails, BATCH):
             stored = store.add_raw(batch)
             report.read += len(batch)
@@ -77,28 +77,42 @@ def _batches(mails: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
         yield batch
 
 
-def _save(store: Store, results: Iterable[list[tuple[int, Mail]]], report: IngestReport) -> None:
-    for parsed in results:
-        store.save_parsed(parsed)
-        report.parsed += sum(1 for _, mail in parsed if not mail.flags)
-        report.flagged += sum(1 for _, mail in parsed if mail.flags)
+def _save(store: Store, batches: Iterable[_Parsed], report: IngestReport) -> None:
+    for batch in batches:
+        if batch.results:  # parsed in this process, or by a worker without access to the store
+            store.save_parsed(batch.results)
+        report.parsed += batch.parsed
+        report.flagged += batch.flagged
 
 
 Job = tuple[int, str, bytes]
 
 
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A parsed batch: its counts, and its results unless a worker saved them already."""
+
+    parsed: int
+    flagged: int
+    results: list[tuple[int, Mail]]
+
+
 class _Parsers:
     """Parses batches in worker processes, a bounded number in flight, results in order.
 
+    Workers save what they parse themselves when they can open the store (not
+    an in-memory one), so the main process only reads and stores raw mail.
     Without a pool (small imports) a batch is parsed at once, in this process.
     """
 
-    def __init__(self, limits: LimitSettings, pooled: bool) -> None:
+    def __init__(self, limits: LimitSettings, pooled: bool, store_url: str | None) -> None:
         self.limits = limits
         workers = min(MAX_WORKERS, os.cpu_count() or 1) if pooled else 1
-        self.pool: Executor | None = ProcessPoolExecutor(workers) if workers > 1 else None
+        self.pool: Executor | None = None
+        if workers > 1:
+            self.pool = ProcessPoolExecutor(workers, initializer=_attach_worker, initargs=(store_url,))
         self.workers = workers
-        self.pending: deque[list[Future[list[tuple[int, Mail]]]]] = deque()
+        self.pending: deque[list[Future[_Parsed]]] = deque()
 
     def __enter__(self) -> _Parsers:
         return self
@@ -112,22 +126,43 @@ class _Parsers:
             return
         stamp = now()
         if self.pool is None or len(jobs) <= SMALL_BATCH:
-            parsed: Future[list[tuple[int, Mail]]] = Future()
-            parsed.set_result(parse_batch(jobs, self.limits, stamp))
+            parsed: Future[_Parsed] = Future()
+            parsed.set_result(_counted(parse_batch(jobs, self.limits, stamp), keep=True))
             self.pending.append([parsed])
             return
         size = -(-len(jobs) // self.workers)
-        self.pending.append([self.pool.submit(parse_batch, jobs[i : i + size], self.limits, stamp)
+        self.pending.append([self.pool.submit(_parse_in_worker, jobs[i : i + size], self.limits, stamp)
                              for i in range(0, len(jobs), size)])
 
-    def done(self) -> Iterator[list[tuple[int, Mail]]]:
+    def done(self) -> Iterator[_Parsed]:
         """Parsed batches that are ready, in order; waits only while too many are in flight."""
         while self.pending and (len(self.pending) > IN_FLIGHT or all(f.done() for f in self.pending[0])):
-            yield [r for future in self.pending.popleft() for r in future.result()]
+            yield from (future.result() for future in self.pending.popleft())
 
-    def drain(self) -> Iterator[list[tuple[int, Mail]]]:
+    def drain(self) -> Iterator[_Parsed]:
         while self.pending:
-            yield [r for future in self.pending.popleft() for r in future.result()]
+            yield from (future.result() for future in self.pending.popleft())
+
+
+_worker_store: Store | None = None  # a parse worker's own connection to the store
+
+
+def _attach_worker(url: str | None) -> None:
+    global _worker_store
+    _worker_store = attach_store(url) if url else None
+
+
+def _parse_in_worker(jobs: list[Job], limits: LimitSettings, stamp: datetime) -> _Parsed:
+    results = parse_batch(jobs, limits, stamp)
+    if _worker_store is None:
+        return _counted(results, keep=True)
+    _worker_store.save_parsed(results)
+    return _counted(results, keep=False)
+
+
+def _counted(results: list[tuple[int, Mail]], *, keep: bool) -> _Parsed:
+    flagged = sum(1 for _, mail in results if mail.flags)
+    return _Parsed(len(results) - flagged, flagged, results if keep else [])
 
 
 def parse_batch(jobs: list[Job], limits: LimitSettings, stamp: datetime) -> list[tuple[int, Mail]]:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from bot.errors import ReviewError
+from bot.errors import NoSuchDraft, ReviewError
 from bot.model import Digest
 from bot.review_mail import Parts, parts_from_digest, parts_from_markdown
 from bot.settings import Settings
@@ -116,7 +116,7 @@ def _first(store: Store, query: sa.Select[Any], conn: sa.Connection | None) -> A
 def get(store: Store, digest_id: int, conn: sa.Connection | None = None) -> Draft:
     row = _first(store, sa.select(digests).where(digests.c.id == digest_id), conn)
     if row is None:
-        raise ReviewError(f"no draft #{digest_id}")
+        raise NoSuchDraft(f"no draft #{digest_id}")
     return _draft(row)
 
 
@@ -143,7 +143,7 @@ def revision(store: Store, digest_id: int, number: int | None = None, conn: sa.C
     row = _first(store, sa.select(digest_revisions).where(
         digest_revisions.c.digest_id == digest_id, digest_revisions.c.revision == number), conn)
     if row is None:
-        raise ReviewError(f"draft #{digest_id} has no revision {number}")
+        raise NoSuchDraft(f"draft #{digest_id} has no revision {number}")
     data = json.loads(row.data)
     parts = Parts(subject=row.subject, text=data["text"], html=data["html"], markdown=row.markdown)
     return Revision(digest_id, number, parts, data.get("digest", {}), bool(data.get("edited")),

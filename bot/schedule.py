@@ -263,6 +263,7 @@ def run(settings: Settings, *, once: bool, wait: float = 0, jobs: Mapping[str, J
     from bot.jobs import live_jobs
     from bot.store import open_store
 
+    job_specs(settings)  # a bad schedule is a config error before anything is written
     with store_lock(settings, wait):
         store = open_store(settings.store_url)
         try:
@@ -348,6 +349,7 @@ def schedule_table(settings: Settings, now: datetime | None = None) -> str:
 
     zone = ZoneInfo(settings.schedule.timezone)
     now = utc(now or datetime.now(UTC))
+    specs = job_specs(settings)  # a bad schedule is a config error before the store is opened
     store = open_store(settings.store_url)
     try:
         persisted = _persisted_jobs(store.engine)
@@ -359,7 +361,7 @@ def schedule_table(settings: Settings, now: datetime | None = None) -> str:
         return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z") if moment else "never"
 
     lines = [f"jobs (times in {settings.schedule.timezone}; now {fmt(now)}):"]
-    for spec in job_specs(settings).values():
+    for spec in specs.values():
         job = persisted.get(spec.id)
         next_run = job.next_run_time if job is not None and job.name == spec.key else None
         note = ""

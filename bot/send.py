@@ -101,6 +101,8 @@ def send_approved(store: Store, settings: Settings, *, via: review.Via = "cli", 
         todo = review.drafts(store, ("approved",))
         if not todo and not interrupted:
             return report  # no SMTP connection (nor configuration) needed for nothing
+        if settings.smtp.mode == "roster":
+            secret(settings)  # a missing key is a config error before any delivery row is written
         with contextlib.nullcontext(mailer) if mailer else Mailer(settings.smtp) as smtp:
             for draft in todo:
                 report.digests.append(_send_digest(store, settings, draft, smtp, retry, at or now(), via))

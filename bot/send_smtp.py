@@ -25,7 +25,7 @@ from types import TracebackType
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from bot.errors import SendError
+from bot.errors import ConfigError, SendError
 from bot.settings import SmtpSettings
 
 log = logging.getLogger("digestbot.send")
@@ -74,7 +74,7 @@ class Mailer:
 
     def __init__(self, settings: SmtpSettings, *, connect_attempts: int = 3, connect_wait: float = 1.0) -> None:
         if not settings.host:
-            raise SendError("smtp.host is not configured")
+            raise ConfigError("smtp.host is not configured")
         if settings.username and settings.tls == "none" and not _is_loopback(settings.host):
             raise SendError(f"not sending the SMTP password in clear text to {settings.host}; "
                             "use smtp.tls = \"starttls\" or \"ssl\"")
@@ -115,6 +115,13 @@ class Mailer:
     def _where(self) -> str:
         return f"{self.settings.host}:{self.settings.effective_port}"
 
+    def _tls_failed(self, exc: ssl.SSLError) -> SendError:
+        if isinstance(exc, ssl.SSLCertVerificationError):  # verification is on unless a CA file says whom to trust
+            found = f": {exc.verify_message}" if exc.verify_message else ""
+            return SendError(f"TLS with SMTP server {self._where()} failed: certificate verify failed{found} "
+                             "(for a private CA, set smtp.ca_file)")
+        return SendError(f"TLS with SMTP server {self._where()} failed: {exc.reason or exc}")
+
     def _open(self) -> smtplib.SMTP:
         s = self.settings
         context = ssl.create_default_context(cafile=s.ca_file or None)
@@ -126,7 +133,7 @@ class Mailer:
         except smtplib.SMTPConnectError as exc:
             raise _Transient(f"greeting {exc.smtp_code} {_reply_text(exc.smtp_error)}") from None
         except ssl.SSLError as exc:
-            raise SendError(f"TLS with SMTP server {self._where()} failed: {exc.reason or exc}") from None
+            raise self._tls_failed(exc) from None
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             raise _Transient(getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__) from None
         try:
@@ -149,7 +156,7 @@ class Mailer:
             if s.username:
                 self._login(conn)
         except ssl.SSLError as exc:
-            raise SendError(f"TLS with SMTP server {self._where()} failed: {exc.reason or exc}") from None
+            raise self._tls_failed(exc) from None
         except (OSError, smtplib.SMTPServerDisconnected) as exc:
             raise _Transient(getattr(exc, "strerror", None) or str(exc) or exc.__class__.__name__) from None
 

@@ -172,6 +172,14 @@ class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
+    @property
+    def shared_url(self) -> str | None:
+        """A URL another process can open for this same database (None for an in-memory one)."""
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            return None
+        return url.render_as_string(hide_password=False)
+
     # -- messages ---------------------------------------------------------
 
     def add_raw(self, batch: Sequence[RawMail]) -> list[Stored]:
@@ -338,6 +346,11 @@ def open_store(url: str) -> Store:
     return Store(engine)
 
 
+def attach_store(url: str) -> Store:
+    """The store at `url` as it is, not created or migrated: for a worker process of an open store."""
+    return Store(_engine(url))
+
+
 def _engine(url: str) -> sa.Engine:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -373,11 +386,22 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _migrate(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        if not sa.inspect(conn).has_table("meta"):
+        if _schema_version(conn) == str(SCHEMA_VERSION):
+            return  # opening a current store writes nothing
+        if conn.dialect.name == "sqlite":
+            # SQLite's driver runs DDL outside any transaction unless one is begun: begin one, with the
+            # write lock, so a schema is created or migrated whole or not at all, by one process at a time.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        found = _schema_version(conn)
+        if found is None:
+            # A new store, or one whose creation was killed half-way by an older digestbot (whose
+            # CREATEs each committed at once): create what is missing, and record the version last.
             metadata.create_all(conn)
+            for index in (i for table in metadata.sorted_tables for i in table.indexes):
+                index.create(conn, checkfirst=True)  # create_all skips those of existing tables
             conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             return
-        version = int(conn.scalar(sa.select(meta.c.value).where(meta.c.key == "schema_version")) or 0)
+        version = int(found)
         if version > SCHEMA_VERSION:
             raise StoreError(f"store schema version {version} is newer than this digestbot ({SCHEMA_VERSION})")
         if version == SCHEMA_VERSION:
@@ -385,6 +409,14 @@ def _migrate(engine: sa.Engine) -> None:
         for step in MIGRATIONS[version - 1 :]:
             step(conn)
         conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+
+
+def _schema_version(conn: sa.Connection) -> str | None:
+    """The recorded schema version; None for a store not (completely) created."""
+    if not sa.inspect(conn).has_table("meta"):
+        return None
+    value = conn.scalar(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
+    return None if value is None else str(value)
 
 
 def _safe_url(url: str) -> str:

@@ -110,8 +110,11 @@ class SqliteSyncState:
 
     def unparsed(self) -> bool:
         conn = self._connection()  # ix_messages_state answers this without a scan
-        return conn is not None and conn.execute("SELECT 1 FROM messages WHERE state = 'new' LIMIT 1").fetchone() \
-            is not None
+        try:
+            return conn is not None and conn.execute("SELECT 1 FROM messages WHERE state = 'new' LIMIT 1") \
+                .fetchone() is not None
+        except sqlite3.OperationalError:  # no messages table: a first run was killed creating the store
+            return False
 
     def get(self, folder: str) -> FolderState | None:
         conn = self._connection()

@@ -113,6 +113,6 @@ def test_missing_config_and_missing_mailbox(config: Path, tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "no config" in result.stderr
     missing = run("--config", str(config), "import", str(tmp_path / "none.mbox"))
-    assert missing.returncode == 1
+    assert missing.returncode == 2  # a wrong path on the command line is bad input
     assert "no such file" in missing.stderr
     assert "Traceback" not in missing.stderr

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
+import os
+import random
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -30,9 +33,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import review
 from bot.clean import clean_body
 from bot.digest import build_digest, period_for, render_options
 from bot.errors import ConfigError
+from bot.imap import poll
 from bot.ingest import ingest
 from bot.model import Digest, Item, Mail, RawMail, Section, SummarySentence, Thread
 from bot.parse import parse_mail
@@ -46,6 +51,7 @@ from bot.review_mail import (
     reply_draft,
     review_message,
 )
+from bot.review_notify import request_review
 from bot.review_replies import is_for_bot, process_replies
 from bot.send_smtp import Mailer
 from bot.settings import (
@@ -63,6 +69,7 @@ from bot.thread import build_threads
 from bot.tokens import review_token
 from tests import hostile_mail as hm
 from tests.dovecot import Dovecot, write_config
+from tests.reviewkit import make_digest, notices, parsed, reply, review_mails, settings_for, text_of
 
 LIMITS = LimitSettings()
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
@@ -144,8 +151,6 @@ def test_a_week_of_hostile_mail_drafts_renders_and_goes_to_review(tmp_path: Path
 
 @pytest.mark.timeout(300)
 def test_hostile_samples_polled_from_dovecot_are_all_stored(dovecot: Dovecot, tmp_path: Path) -> None:
-    from bot.imap import poll
-
     raws = [make() for make in hm.SAMPLES.values()]
     # The same junk sent to the bot itself (where the chair's replies arrive) must not stop the poll either.
     to_bot = [raw.replace(b"To: dev@lists.example.org", b"To: digestbot@localhost", 1)
@@ -242,8 +247,6 @@ def test_a_thread_10000_replies_deep_is_drafted(tmp_path: Path) -> None:
 @pytest.mark.timeout(180)
 def test_one_long_message_cannot_exhaust_the_summarizer(tmp_path: Path) -> None:
     """2 MB of prose in one message is within the size limit; summarizing it must stay bounded."""
-    import random
-
     rng = random.Random(7)
     words = ["release", "build", "patch", "review", "merge", "test", "docs", "bug", "fix", "plan", "vote"]
     prose = " ".join(" ".join(rng.choice(words) for _ in range(rng.randint(6, 14))).capitalize() + "."
@@ -471,8 +474,6 @@ class _Recorder:
 @given(subject=nasty, sender=nasty, body=nasty)
 def test_an_ignored_hostile_reply_is_reported_without_injecting_anything(subject: str, sender: str,
                                                                          body: str) -> None:
-    import os
-
     settings_ = replace(with_store(review_settings(), "sqlite://"), review=ReviewSettings(
         chair_addresses=("maya@example.org",), secret_env="DIGESTBOT_HOSTILE_SECRET"))
     os.environ["DIGESTBOT_HOSTILE_SECRET"] = SECRET
@@ -489,3 +490,121 @@ def test_an_ignored_hostile_reply_is_reported_without_injecting_anything(subject
     [notice] = recorder.sent
     benign = notice_message(settings_, to="maya@example.org", subject="x", body="y", date=datetime.now(UTC))
     check_headers(notice.as_bytes(), header_names(benign))
+
+
+# -- hostile replies to review mail: nothing approves but the chair with the current token ---------
+
+
+@pytest.fixture()
+def review_env(tmp_path: Path, smtp_server: Any, review_secret: str) -> tuple[Settings, Store, Any]:
+    settings_ = settings_for(tmp_path, smtp_server)
+    return settings_, open_store(settings_.store_url), smtp_server
+
+
+def _awaiting(env: tuple[Settings, Store, Any]) -> tuple[int, EmailMessage]:
+    settings_, store, server = env
+    draft = review.store_draft(store, settings_, make_digest(), "scheduler", "scheduler")
+    request_review(store, settings_, draft.id, actor="scheduler", via="scheduler")
+    return draft.id, review_mails(server)[-1]
+
+
+def _forge(mail: EmailMessage, kind: str) -> bytes:
+    token = str(mail["X-Digestbot-Token"]).split()[-1]
+    bare_subject = str(mail["Subject"]).split("] ", 1)[1]
+    if kind == "chair's address as the display name":
+        return reply(mail, "approve\n").replace(b"From: Maya Okafor <maya@example.org>",
+                                                b'From: "maya@example.org" <mallory@evil.example>')
+    if kind == "a forged token in the header alone":
+        return reply(mail, "approve\n", subject=f"Re: {bare_subject}", in_reply_to=False,
+                     headers={"X-Digestbot-Token": f"#1 r1 {'ab' * 10}"})
+    if kind == "a forged review Message-ID in In-Reply-To":
+        raw = reply(mail, "approve\n", subject=f"Re: {bare_subject}", in_reply_to=False)
+        return raw.replace(b"\nMessage-ID:", f"\nIn-Reply-To: <review.1.r1.{'c' * 20}.0@example.org>\nMessage-ID:"
+                           .encode(), 1)
+    if kind == "a token of revision 2 that was never mailed":
+        return reply(mail, "approve\n", subject=str(mail["Subject"]).replace(f"r1 {token}", f"r2 {token}"),
+                     in_reply_to=False)
+    raise AssertionError(kind)
+
+
+FORGED = ["chair's address as the display name", "a forged token in the header alone",
+          "a forged review Message-ID in In-Reply-To", "a token of revision 2 that was never mailed"]
+
+
+@pytest.mark.parametrize("kind", FORGED)
+def test_more_forged_approvals_are_refused_and_logged(review_env: tuple[Settings, Store, Any], kind: str,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    settings_, store, server = review_env
+    digest_id, mail = _awaiting(review_env)
+    with caplog.at_level(logging.WARNING, logger="digestbot.review"):
+        [result] = process_replies(store, settings_, [parsed(_forge(mail, kind), settings_)])
+
+    assert result.action == "ignored", result
+    assert review.get(store, digest_id).state == "awaiting"
+    assert [t.to_state for t in review.history(store, digest_id)] == ["drafted", "awaiting"]
+    assert any("ignored reply" in r.getMessage() and result.reason in r.getMessage() for r in caplog.records)
+    [notice] = notices(server)
+    assert result.reason in text_of(notice)
+
+
+def test_a_token_used_once_never_works_again_in_any_form(review_env: tuple[Settings, Store, Any],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Replays: the same token in the subject, the header, or In-Reply-To of a new mail, after it was used."""
+    settings_, store, _server = review_env
+    digest_id, mail = _awaiting(review_env)
+    first = reply(mail, "reject not this week\n")
+    assert process_replies(store, settings_, [parsed(first, settings_)])[0].action == "rejected"
+    bare_subject = str(mail["Subject"]).split("] ", 1)[1]
+    replays = [
+        reply(mail, "approve\n"),
+        reply(mail, "approve\n", subject=f"Re: {bare_subject}", in_reply_to=False,
+              headers={"X-Digestbot-Token": str(mail["X-Digestbot-Token"])}),
+        reply(mail, "approve\n", subject=f"Re: {bare_subject}"),
+    ]
+    with caplog.at_level(logging.WARNING, logger="digestbot.review"):
+        results = process_replies(store, settings_, [parsed(raw, settings_) for raw in replays])
+
+    assert [r.action for r in results] == ["ignored"] * 3
+    assert all("replay" in r.reason for r in results), results
+    assert review.get(store, digest_id).state == "rejected"
+    assert sum("replay" in r.getMessage() for r in caplog.records) == 3
+
+
+# -- any reply graph: each message of the week in exactly one thread of the digest --------------
+
+_GRAPH_IDS = st.sampled_from([f"g{i}" for i in range(10)])
+
+
+@st.composite
+def reply_graph(draw: st.DrawFn) -> list[bytes]:
+    """Up to 12 mails whose References and In-Reply-To point anywhere: themselves, loops, missing mails."""
+    out = []
+    for mid in draw(st.lists(_GRAPH_IDS, max_size=12)):
+        refs = " ".join(f"<{r}@graph.example>" for r in draw(st.lists(_GRAPH_IDS, max_size=4)))
+        parent = draw(st.none() | _GRAPH_IDS)
+        subject = draw(st.sampled_from(["Topic", "Re: Topic", "Other", "Re: Re: other", "", "[PATCH 1/2] x"]))
+        minute = draw(st.integers(0, 59))
+        lines = [f"From: {mid} <{mid}@example.org>", f"Subject: {subject}",
+                 f"Date: Wed, 20 Aug 2014 10:{minute:02d}:00 +0000", f"Message-ID: <{mid}@graph.example>"]
+        if refs:
+            lines.append(f"References: {refs}")
+        if parent:
+            lines.append(f"In-Reply-To: <{parent}@graph.example>")
+        out.append("\n".join([*lines, "", f"Text of {mid}: the plan is to release the build on Friday.", ""]).encode())
+    return out
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(raws=reply_graph())
+def test_any_reply_graph_puts_each_message_in_exactly_one_thread_of_the_digest(raws: list[bytes]) -> None:
+    settings_ = with_store(Settings(), "sqlite://")
+    store = open_store(settings_.store_url)
+    try:
+        ingest(store, [RawMail(raw, "graph") for raw in raws], LIMITS, expected=len(raws))
+        start, end = period_for(settings_, week_of=datetime(2014, 8, 20), since=None, until=None)
+        digest = build_digest(store, settings_, start, end)
+    finally:
+        store.engine.dispose()
+    placed = Counter(m.message_id for s in digest.sections for i in s.items for t in i.threads for m in t.new_mails)
+    assert placed == Counter({message_id_of(raw): 1 for raw in raws})
+    assert digest.stats["messages"] == len(placed)

@@ -103,7 +103,7 @@ def test_reject_from_the_terminal_and_errors(config: Path, smtp_server: SmtpServ
     assert again.returncode == 1 and "draft #1 is rejected; it cannot become approved" in again.stderr
     assert "Traceback" not in again.stderr
     unknown = cli(config, "show", "9")
-    assert unknown.returncode == 1 and "no draft #9" in unknown.stderr
+    assert unknown.returncode == 2 and "no draft #9" in unknown.stderr  # a wrong id is bad input
     assert "nothing to send" in ok(cli(config, "send"))
     assert [t["note"] for t in json.loads(ok(cli(config, "review", "1", "--format", "json")))["transitions"]][-1] \
         == "too thin this week"

@@ -81,6 +81,8 @@ def generated(plan: Plan, name: str, *, messages: int | None = None, max_bytes: 
     meta = path.with_suffix(".json")
     if not (path.exists() and meta.exists()):
         plan.cache.mkdir(parents=True, exist_ok=True)
+        for stale in plan.cache.glob(f"{name}-v*-s{seed}-{size}*"):  # an older generator's output, or unfinished
+            stale.unlink()
         partial = path.with_suffix(".partial")
         stats = generate(partial, messages=messages, max_bytes=max_bytes, seed=seed)
         meta.write_text(json.dumps(_dump(stats)))

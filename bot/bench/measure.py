@@ -28,6 +28,7 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class Run:
     seconds: float
+    cpu_seconds: float  # user + system, the child and every descendant it waited for
     max_rss_mb: float  # ru_maxrss of the child (the largest process of its tree)
     tree_pss_mb: float  # sampled peak of the summed PSS of the child and its descendants
     returncode: int
@@ -49,7 +50,8 @@ proc = subprocess.Popen(sys.argv[2:])
 _, status, usage = os.wait4(proc.pid, 0)
 seconds = time.perf_counter() - start
 with open(sys.argv[1], "w") as out:
-    json.dump({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "status": status}, out)
+    json.dump({"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kb": usage.ru_maxrss,
+               "status": status}, out)
 """
 
 
@@ -78,7 +80,8 @@ def run_command(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
     returncode = os.waitstatus_to_exitcode(found["status"])
     if returncode != 0:
         raise CommandFailed(f"{' '.join(argv)} exited {returncode}: {stderr.strip()[-2000:]}")
-    return Run(found["seconds"], found["maxrss_kb"] / 1024, sampler.peak_kb / 1024, returncode, stdout, stderr)
+    return Run(found["seconds"], found["cpu"], found["maxrss_kb"] / 1024, sampler.peak_kb / 1024, returncode,
+               stdout, stderr)
 
 
 def best_run(argv: Sequence[str], repeat: int, **kwargs: Any) -> Run:
