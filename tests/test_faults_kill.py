@@ -180,6 +180,16 @@ def progress(rows: list[tuple[str, str, str]], total: int) -> str:
     return "all stored, some unparsed" if any(s == "new" for _, _, s in rows) else "all stored and parsed"
 
 
+def assert_trials_ended_well(config: Path, figures: Figures, started: float) -> None:
+    """After the last trial: status reports a sound store, and nothing was lost or duplicated."""
+    status = run(command(config, "status"))[1]
+    assert status.returncode == 0 and "(integrity ok)" in status.stdout
+    figures.seconds = time.monotonic() - started
+    print(figures.line())
+    assert figures.trials >= 30 and figures.killed >= TRIALS // 2  # the rest ended before their kill time
+    assert (figures.lost, figures.duplicated) == (0, 0)
+
+
 # -- import -------------------------------------------------------------------------
 
 
@@ -222,12 +232,7 @@ def test_kill_9_during_import(tmp_path: Path) -> None:
         check_messages(db, expected, figures)
         assert integrity(db) == "ok"
 
-    status = run(command(config, "status"))[1]
-    assert status.returncode == 0 and "(integrity ok)" in status.stdout
-    figures.seconds = time.monotonic() - started
-    print(figures.line())
-    assert figures.trials >= 30 and figures.killed >= TRIALS // 2  # the rest ended before their kill time
-    assert (figures.lost, figures.duplicated) == (0, 0)
+    assert_trials_ended_well(config, figures, started)
 
 
 # -- poll ---------------------------------------------------------------------------
@@ -286,12 +291,7 @@ def test_kill_9_during_poll(dovecot: Dovecot, tmp_path: Path) -> None:
         assert sync_uid(db) == MESSAGES
 
     assert dovecot.unseen("INBOX") == MESSAGES  # read-only, every time
-    status = run(command(config, "status"))[1]
-    assert status.returncode == 0 and "(integrity ok)" in status.stdout
-    figures.seconds = time.monotonic() - started
-    print(figures.line())
-    assert figures.trials >= 30 and figures.killed >= TRIALS // 2  # the rest ended before their kill time
-    assert (figures.lost, figures.duplicated) == (0, 0)
+    assert_trials_ended_well(config, figures, started)
 
 
 def test_a_poll_killed_while_parsing_is_finished_by_a_poll_with_nothing_new(dovecot: Dovecot,
