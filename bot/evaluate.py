@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.clean import clean_body
-from bot.model import Mail
+from bot.model import Mail, SummarySentence
 from bot.parse import parse_mail
 from bot.settings import LimitSettings
 from bot.source import MboxSource
@@ -58,15 +58,18 @@ def cut(text: str, words: int) -> str:
     return " ".join(text.split()[:words])
 
 
-def ours(mails: Sequence[Mail], words: int) -> str:
+def _our_summary(mails: Sequence[Mail], words: int) -> list[SummarySentence]:
     utterances = [Utterance(m.message_id, m.author, clean_body(m.body).text) for m in mails]
-    summary = summarize_thread([u for u in utterances if u.text], words=words)
-    return " ".join(f"{_first_name(s.author)}: {s.text}" for s in summary)
+    return summarize_thread([u for u in utterances if u.text], words=words)
+
+
+def ours(mails: Sequence[Mail], words: int) -> str:
+    """As the digest shows it: each sentence led by its author's first name."""
+    return " ".join(f"{_first_name(s.author)}: {s.text}" for s in _our_summary(mails, words))
 
 
 def ours_plain(mails: Sequence[Mail], words: int) -> str:
-    utterances = [Utterance(m.message_id, m.author, clean_body(m.body).text) for m in mails]
-    return " ".join(s.text for s in summarize_thread([u for u in utterances if u.text], words=words))
+    return " ".join(s.text for s in _our_summary(mails, words))
 
 
 def _first_name(author: str) -> str:
