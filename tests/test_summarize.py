@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -192,6 +193,47 @@ def test_importing_the_package_is_cheap() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_lexrank_summary_never_imports_nltk_or_sumys_summarizers() -> None:
+    """sumy's stemmer module imports nltk, and nltk scipy.stats: over a second per draft."""
+    code = (
+        "import sys\n"
+        "from bot.summarize import Utterance, summarize_thread\n"
+        "picked = summarize_thread([Utterance('<a@x>', 'Ann', 'The build fails on arm64. We measured it twice.'),"
+        " Utterance('<b@x>', 'Bob', 'The arm64 build fails since the merge. I will bisect it.')], words=20)\n"
+        "assert picked, picked\n"
+        "print(sorted(m for m in ('nltk', 'sumy.summarizers', 'scipy.stats') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_lexrank_scores_are_sumys_lexrank_ratings() -> None:
+    """The default path (no sumy) scores as sumy's LexRankSummarizer does with the same stemmer and stop words."""
+    from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence  # type: ignore[import-untyped]
+    from sumy.summarizers.lex_rank import LexRankSummarizer  # type: ignore[import-untyped]
+
+    from bot.summarize.strategies import score_sentences
+    from bot.summarize.tokenize import get_stemmer, get_stop_words
+
+    sentences = [
+        "The build fails on arm64 since the merge.", "We measured the arm64 build twice, and it fails.",
+        "Running tests isn't the same as building.", "The merge broke the ARM64 builders.",
+        "Thanks, I'll bisect the merge tomorrow.", "Nobody uses arm64 anyway.", "Builds are green elsewhere.",
+    ]
+    reference = LexRankSummarizer(get_stemmer())
+    reference.stop_words = get_stop_words()
+    ratings: dict[int, float] = {}
+
+    def record(infos: list[Any]) -> list[Any]:
+        ratings.update((info.order, float(info.rating)) for info in infos)
+        return infos
+
+    tokenizer = get_tokenizer()
+    reference(ObjectDocumentModel([Paragraph([Sentence(s, tokenizer) for s in sentences])]), record)
+    best = max(ratings.values())
+    assert score_sentences(sentences, "lexrank") == [ratings[i] / best for i in range(len(sentences))]
 
 
 WORDS = st.sampled_from(

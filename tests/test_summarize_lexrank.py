@@ -21,7 +21,7 @@ from sumy.parsers.plaintext import PlaintextParser  # type: ignore[import-untype
 from sumy.summarizers.lex_rank import LexRankSummarizer  # type: ignore[import-untyped]
 from sumy.utils import get_stop_words  # type: ignore[import-untyped]
 
-from bot.summarize.lexrank import FastLexRankSummarizer
+from bot.summarize.sumy_lexrank import FastLexRankSummarizer
 from bot.summarize.tokenize import get_tokenizer
 
 SUBJECTS = [

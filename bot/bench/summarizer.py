@@ -59,7 +59,7 @@ def run(plan: Plan, sentences: Sequence[str] | None = None, label: str = "", *, 
         name: str = "1. LexRank, one thread", goal: Goal | None = GOAL) -> Result:
     from sumy.summarizers.lex_rank import LexRankSummarizer
 
-    from bot.summarize.lexrank import FastLexRankSummarizer
+    from bot.summarize.sumy_lexrank import FastLexRankSummarizer
 
     if sentences is None:
         sentences = thread_sentences(plan.sizes.thread_sentences, plan.seed)

@@ -63,6 +63,7 @@ _DECISION = re.compile(
     r"|\bACTION\b|^Action:"
 )
 _CHECKSUM = re.compile(r"\b(?:[0-9a-f]{32,}|[0-9a-f]{16,}(?=\W*$))\b|\b(?:sha-?(?:1|256|512)|md5)\b\s*:", re.I)
+_LINK_EXTENSIONS = (".htm", ".php", ".cgi", ".zip", ".tar.gz", ".jar")
 _LINK = re.compile(r"(?:https?|ftp)://\S+|www\.\S+|\S+@\S+\.\w+|\S+\.(?:html?|php|cgi|zip|tar\.gz|jar)\b", re.I)
 _PHONE = re.compile(r"\+?\(?\d{1,4}\)?(?:[ .-]\d{2,4}){3,}")
 _EDGE = "()[]{}<>\"'“”‘’.,;:!?*"
@@ -100,16 +101,17 @@ _CHATTER = _PLEASANTRY | frozenset(
 def information_bonus(sentence: str) -> float:
     """Score adjustment for *sentence*: positive for facts, negative for chatter."""
     text = sentence.strip()
+    clues = _Clues(text)
     bonus = 0.0
-    if _MEASUREMENT.search(text):
+    if clues.digits and _MEASUREMENT.search(text):
         bonus += MEASUREMENT
-    elif _NUMBER.search(text):
+    elif clues.digits:
         bonus += NUMBER
-    if _DATE.search(text):
+    if clues.may_date() and _DATE.search(text):
         bonus += DATE
-    if _VERSION.search(text):
+    if clues.digits and _VERSION.search(text):
         bonus += VERSION
-    if _DECISION.search(text):
+    if clues.may_decide() and _DECISION.search(text):
         bonus += DECISION
     if count_words(text) < SHORT_WORDS:
         bonus += SHORT
@@ -117,7 +119,34 @@ def information_bonus(sentence: str) -> float:
         bonus += GREETING
     elif is_chatter(text):
         bonus += CHATTER
-    return bonus + noise_penalty(text)
+    return bonus + noise_penalty(text, clues)
+
+
+class _Clues:
+    """Cheap substring tests that rule a pattern out before its (slow) regular expression runs.
+
+    Each test is a necessary condition of its pattern, so skipping the pattern
+    never changes a result; text that is not ASCII always runs the patterns
+    (case-insensitive matching has non-ASCII twists that ``lower()`` lacks).
+    """
+
+    __slots__ = ("digits", "lower")
+
+    def __init__(self, text: str) -> None:
+        self.lower = text.lower() if text.isascii() else None
+        self.digits = _NUMBER.search(text) is not None
+
+    def _has(self, needles: tuple[str, ...]) -> bool:
+        return self.lower is None or any(needle in self.lower for needle in needles)
+
+    def may_date(self) -> bool:
+        return self.digits or self._has(("day", "tomorrow", "tonight", " week", " month", " year"))
+
+    def may_decide(self) -> bool:
+        return self._has(("agree", "decid", "decision", "consensus", "resolved", "will", "action"))
+
+    def may_link(self) -> bool:
+        return self._has(("@", "://", "www.", *_LINK_EXTENSIONS))
 
 
 def position_bonus(message: int, position: int) -> float:
@@ -131,8 +160,9 @@ def position_bonus(message: int, position: int) -> float:
     return opening + LEAD / (1 + position)
 
 
-def noise_penalty(sentence: str) -> float:
+def noise_penalty(sentence: str, clues: _Clues | None = None) -> float:
     """Penalty for what no minutes quote: checksums, links, contact lines, logs and code."""
+    clues = clues or _Clues(sentence)
     penalty = 0.0
     if sentence.endswith(":"):
         penalty += ANNOUNCES_ONLY if count_words(sentence) < ANNOUNCES_WORDS else ANNOUNCES
@@ -141,10 +171,11 @@ def noise_penalty(sentence: str) -> float:
     if _CHECKSUM.search(sentence):
         penalty += CHECKSUM
     tokens = sentence.split()
-    links = sum(len(m) for m in _LINK.findall(sentence))
+    has_link = clues.may_link()
+    links = sum(len(m) for m in _LINK.findall(sentence)) if has_link else 0
     if links and links * 3 >= len(sentence):
         penalty += LINKS
-    if _PHONE.search(sentence) or ("@" in sentence and _LINK.search(sentence)):
+    if (clues.digits and _PHONE.search(sentence)) or ("@" in sentence and has_link and _LINK.search(sentence)):
         penalty += CONTACT
     if len(tokens) >= 4 and machine_share(tokens) >= MACHINE_SHARE:
         penalty += MACHINE
@@ -162,6 +193,8 @@ def machine_share(tokens: list[str]) -> float:
     machine = unspoken = 0
     for token in tokens:
         core = token.strip(_EDGE)
+        if core.isascii() and core.isalpha() and (core.islower() or core.isupper() or core.istitle()):
+            continue  # a plain word: the common case, and spoken by every test below
         if _OPERATOR.fullmatch(token):
             machine += 2
         elif _CODE_CHAR.search(core):

@@ -1,4 +1,4 @@
-"""A vectorised LexRank that picks exactly what sumy's LexRankSummarizer picks.
+"""A vectorised LexRank whose scores are bit-for-bit those of sumy's LexRankSummarizer.
 
 sumy's ``LexRankSummarizer`` compares every pair of sentences in pure Python,
 which is quadratic in sentences *and* linear in words per pair: a 900-sentence
@@ -11,15 +11,15 @@ thread takes seconds.  Here the same quantities are computed with array code:
 * the graph keeps pairs with cosine ``> threshold`` (0.1), each row divided by
   its degree, exactly as sumy builds its dense matrix,
 * the same power method as sumy (``epsilon`` 0.1) on the same dense matrix, so
-  the scores are bit-for-bit sumy's and so are its tie-breaks,
-* the best sentences are chosen by sumy's own ``_get_best_sentences`` (stable
-  sort by score, descending, then back to document order).
+  the scores are bit-for-bit sumy's and so are its tie-breaks.
 
 The cosine is summed in a different order than sumy's, so it may differ in
 the last bits; pairs whose cosine lies within ``THRESHOLD_BAND`` of the
 threshold are therefore recomputed with sumy's own formula before comparing.
 
-Importing this module imports numpy, scipy and sumy: import it lazily.
+This module needs numpy and scipy but not sumy (whose stemmer module imports
+nltk, and nltk scipy.stats: over a second of start-up).  The sumy plug-in
+built on it is :class:`bot.summarize.sumy_lexrank.FastLexRankSummarizer`.
 Memory is O(N^2) for the graph, as in sumy.
 """
 
@@ -27,18 +27,18 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sparse  # type: ignore[import-untyped]
-from sumy.summarizers._summarizer import AbstractSummarizer  # type: ignore[import-untyped]
-from sumy.summarizers.lex_rank import LexRankSummarizer  # type: ignore[import-untyped]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
+THRESHOLD = 0.1  # sumy's defaults
+EPSILON = 0.1
 THRESHOLD_BAND = 1e-9
 
 
@@ -46,57 +46,24 @@ THRESHOLD_BAND = 1e-9
 class _TermWeights:
     """Per-sentence term frequencies and the thread's idf, as sumy has them."""
 
-    sentences: list[list[str]]  # stems (stop words removed), per sentence
+    sentences: Sequence[Sequence[str]]  # stems (stop words removed), per sentence
     tf: list[dict[str, float]]  # term -> count / max count, per sentence
     idf: dict[str, float]  # term -> log(N / (1 + sentences containing it))
     matrix: Any  # scipy CSR matrix, N x |terms|, tf * idf
 
 
-class FastLexRankSummarizer(AbstractSummarizer):  # type: ignore[misc]
-    """LexRank (Erkan & Radev), vectorised, equivalent to sumy's."""
-
-    threshold = 0.1
-    epsilon = 0.1
-    _stop_words: frozenset[str] = frozenset()
-
-    @property
-    def stop_words(self) -> frozenset[str]:
-        return self._stop_words
-
-    @stop_words.setter
-    def stop_words(self, words: Iterable[str]) -> None:
-        self._stop_words = frozenset(map(self.normalize_word, words))
-
-    def __call__(self, document: Any, sentences_count: Any) -> tuple[Any, ...]:
-        sentences = document.sentences
-        if not sentences:
-            return ()
-        ratings = dict(zip(sentences, self.rate_sentences(sentences), strict=True))
-        best: tuple[Any, ...] = self._get_best_sentences(sentences, sentences_count, ratings)
-        return best
-
-    def rate_sentences(self, sentences: Sequence[Any]) -> FloatArray:
-        """LexRank score of each sentence, in document order."""
-        weights = _term_weights(self._to_words_sets(sentences))
-        rows, cols = _similar_pairs(weights, self.threshold)
-        return power_method(_row_stochastic(len(sentences), rows, cols), self.epsilon)
-
-    def _to_words_sets(self, sentences: Sequence[Any]) -> list[list[str]]:
-        """Stems of the non-stop words of each sentence (sumy's ``_to_words_set``).
-
-        Each distinct word is normalised and stemmed once (both are pure).
-        """
-        stems: dict[str, str | None] = {}  # normalised word -> stem, None for a stop word
-        terms: dict[str, str | None] = {}  # word as written -> stem, None for a stop word
-        for word in {w for sentence in sentences for w in sentence.words}:
-            normal = self.normalize_word(word)
-            if normal not in stems:
-                stems[normal] = None if normal in self._stop_words else self.stem_word(normal)
-            terms[word] = stems[normal]
-        return [[t for t in map(terms.__getitem__, sentence.words) if t is not None] for sentence in sentences]
+def lexrank_scores(
+    sentences: Sequence[Sequence[str]], threshold: float = THRESHOLD, epsilon: float = EPSILON
+) -> FloatArray:
+    """LexRank score of each sentence, given each sentence's terms (stemmed, stop words removed)."""
+    if not sentences:
+        return np.zeros(0)
+    weights = _term_weights(sentences)
+    rows, cols = _similar_pairs(weights, threshold)
+    return power_method(_row_stochastic(len(sentences), rows, cols), epsilon)
 
 
-def _term_weights(sentences: list[list[str]]) -> _TermWeights:
+def _term_weights(sentences: Sequence[Sequence[str]]) -> _TermWeights:
     vocabulary: dict[str, int] = {}
     tf_metrics: list[dict[str, float]] = []
     rows: list[int] = []
@@ -128,16 +95,27 @@ def _similar_pairs(weights: _TermWeights, threshold: float) -> tuple[IntArray, I
     cosine = np.divide(dots, denominators, out=np.zeros_like(dots), where=denominators > 0)
     above = cosine > threshold
     for k in np.flatnonzero(np.abs(cosine - threshold) <= THRESHOLD_BAND).tolist():
-        above[k] = _exact_cosine(weights, int(rows[k]), int(cols[k])) > threshold
+        i, j = int(rows[k]), int(cols[k])
+        above[k] = sumy_cosine(weights.sentences[i], weights.sentences[j], weights.tf[i], weights.tf[j],
+                               weights.idf) > threshold
     return rows[above], cols[above]
 
 
-def _exact_cosine(weights: _TermWeights, i: int, j: int) -> float:
-    """The cosine as sumy computes it, summation order included."""
-    value: float = LexRankSummarizer.cosine_similarity(
-        weights.sentences[i], weights.sentences[j], weights.tf[i], weights.tf[j], weights.idf
-    )
-    return value
+def sumy_cosine(
+    sentence1: Sequence[str], sentence2: Sequence[str], tf1: dict[str, float], tf2: dict[str, float],
+    idf: dict[str, float],
+) -> float:
+    """``LexRankSummarizer.cosine_similarity``, operation for operation (same floats, last bits included)."""
+    unique_words1 = frozenset(sentence1)
+    unique_words2 = frozenset(sentence2)
+    numerator = 0.0
+    for term in unique_words1 & unique_words2:
+        numerator += tf1[term] * tf2[term] * idf[term] ** 2
+    denominator1 = sum((tf1[t] * idf[t]) ** 2 for t in unique_words1)
+    denominator2 = sum((tf2[t] * idf[t]) ** 2 for t in unique_words2)
+    if denominator1 > 0 and denominator2 > 0:
+        return numerator / (math.sqrt(denominator1) * math.sqrt(denominator2))
+    return 0.0
 
 
 def _row_stochastic(count: int, rows: IntArray, cols: IntArray) -> FloatArray:

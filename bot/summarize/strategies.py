@@ -5,7 +5,10 @@ hand ``sentences_count`` unchanged to ``_get_best_sentences``, which accepts a
 callable count; passing one that records each sentence's rating gives us the
 scores without re-implementing any summarizer.
 
-sumy, numpy and the NLP resources are imported here lazily, on first use.
+LexRank, the default, skips sumy altogether: our vectorised LexRank rates the
+sentences' terms directly (same tokens, stop words and stemmer as the sumy
+plug-in, so the same scores), and a draft never imports sumy's summarizer base,
+whose stemmer module pulls in nltk.  Everything heavy is imported lazily.
 """
 
 from __future__ import annotations
@@ -29,9 +32,24 @@ def score_sentences(sentences: Sequence[str], strategy: str) -> list[float]:
         return []
     if strategy == "lead":
         raw = [float(len(sentences) - i) for i in range(len(sentences))]
+    elif strategy == "lexrank":
+        from .lexrank import lexrank_scores
+
+        raw = lexrank_scores(sentence_terms(sentences)).tolist()
     else:
         raw = _summarizer_ratings(_summarizer(strategy), sentences)
     return _normalise(raw)
+
+
+def sentence_terms(sentences: Sequence[str]) -> list[list[str]]:
+    """Each sentence's terms as sumy's LexRank sees them: words, lower-cased, stop words out, stemmed."""
+    tokenizer, stem, stop_words = get_tokenizer(), get_stemmer(), get_stop_words()
+    words = [tokenizer.to_words(sentence) for sentence in sentences]
+    terms: dict[str, str | None] = {}  # word as written -> its term, None for a stop word
+    for word in {w for sentence_words in words for w in sentence_words}:
+        normal = word.lower()
+        terms[word] = None if normal in stop_words else stem(normal)
+    return [[t for t in map(terms.__getitem__, sentence_words) if t is not None] for sentence_words in words]
 
 
 def _summarizer_ratings(summarizer: Callable[..., Any], sentences: Sequence[str]) -> list[float]:
@@ -71,10 +89,6 @@ def _summarizer(strategy: str) -> Callable[..., Any]:
 
 
 def _summarizer_class(strategy: str) -> Any:
-    if strategy == "lexrank":
-        from .lexrank import FastLexRankSummarizer
-
-        return FastLexRankSummarizer
     if strategy == "textrank":
         from sumy.summarizers.text_rank import TextRankSummarizer  # type: ignore[import-untyped]
 

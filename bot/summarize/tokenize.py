@@ -4,17 +4,20 @@ sumy's own ``Tokenizer`` loads NLTK's punkt data, which is downloaded from the
 internet; it must never be used here.  :class:`OfflineTokenizer` offers the same
 interface (``language``, ``to_sentences``, ``to_words``) but splits sentences
 with nupunkt, whose English model ships inside the package, and words with a
-regular expression.  sumy's snowball stemmer and bundled stop-word list need no
-data files, so they are used as they are.
+regular expression.  Words are stemmed with PyStemmer (the Snowball project's
+own English stemmer, in C) rather than sumy's, which is NLTK's and imports all
+of nltk, and nltk scipy.stats: over a second of start-up for every draft.  The
+stop words are sumy's bundled English list, read straight from its package data.
 
-Heavy libraries (nupunkt, sumy, nltk) are imported inside functions so that
-importing :mod:`bot.summarize` stays cheap.  Every resource is loaded once per
-process and then shared.
+nupunkt and the stemmer are imported inside functions so that importing
+:mod:`bot.summarize` stays cheap.  Every resource is loaded once per process
+and then shared.
 """
 
 from __future__ import annotations
 
 import re
+from importlib import resources
 from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import Protocol
@@ -87,17 +90,15 @@ def count_words(text: str) -> int:
 
 @cache
 def get_stemmer() -> Callable[[str], str]:
-    """sumy's English snowball stemmer, memoised (stemming is pure and slow)."""
-    from sumy.nlp.stemmers import Stemmer  # type: ignore[import-untyped]
+    """The Snowball English stemmer, memoised (a thread repeats its words)."""
+    import Stemmer  # PyStemmer
 
-    stem: Callable[[str], str] = Stemmer(LANGUAGE)
+    stem: Callable[[str], str] = Stemmer.Stemmer(LANGUAGE).stemWord
     return lru_cache(maxsize=1 << 16)(stem)
 
 
 @cache
 def get_stop_words() -> frozenset[str]:
-    """sumy's bundled English stop words."""
-    from sumy.utils import get_stop_words as sumy_stop_words  # type: ignore[import-untyped]
-
-    words: frozenset[str] = sumy_stop_words(LANGUAGE)
-    return words
+    """sumy's bundled English stop words, lower-cased as sumy's summarizers use them."""
+    data = resources.files("sumy").joinpath(f"data/stopwords/{LANGUAGE}.txt").read_text(encoding="utf-8")
+    return frozenset(word.rstrip().lower() for word in data.splitlines() if word)
