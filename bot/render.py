@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-import yaml
 
 from bot.errors import RenderError
 from bot.model import Digest, Item, Section
@@ -291,6 +290,8 @@ def _heading(text: str, rule: str = "-", over: bool = False) -> str:
 
 
 def _yaml(data: dict[str, Any]) -> str:
+    import yaml  # imported here: only Markdown's front matter needs it
+
     # safe_dump quotes whatever a subject holds, so front matter always parses.
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=1000)
 

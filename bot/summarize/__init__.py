@@ -7,8 +7,8 @@ sentences up), and picked greedily, best first, until
 the word budget is used; the picked sentences come back in discussion order
 with the message and author they came from.
 
-Importing this package is cheap: sumy, numpy, scipy and nupunkt are imported
-on first use.
+Importing this package is cheap: numpy, nupunkt and the stemmer are imported
+on first use (and sumy only for the strategies other than LexRank).
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ thread takes seconds.  Here the same quantities are computed with array code:
 * term frequencies ``tf = count / max count in the sentence`` and
   ``idf = log(N / (1 + document frequency))`` (``math.log``, as sumy does),
 * a sparse TF-IDF matrix ``W``; the idf-modified cosine of every pair is
-  ``(W @ W.T) / (|w_i| |w_j|)``, a single sparse product,
+  ``(W @ W.T) / (|w_i| |w_j|)``, where ``W @ W.T`` is summed term by term over
+  the sentences sharing each term (work in the sum of squared document
+  frequencies, not in sentences squared times vocabulary),
 * the graph keeps pairs with cosine ``> threshold`` (0.1), each row divided by
   its degree, exactly as sumy builds its dense matrix,
 * the same power method as sumy (``epsilon`` 0.1) on the same dense matrix, so
@@ -17,8 +19,9 @@ The cosine is summed in a different order than sumy's, so it may differ in
 the last bits; pairs whose cosine lies within ``THRESHOLD_BAND`` of the
 threshold are therefore recomputed with sumy's own formula before comparing.
 
-This module needs numpy and scipy but not sumy (whose stemmer module imports
-nltk, and nltk scipy.stats: over a second of start-up).  The sumy plug-in
+This module needs numpy only: not sumy (whose stemmer module imports nltk, and
+nltk scipy.stats: over a second of start-up), nor scipy, whose sparse product
+would save a few milliseconds a thread but costs over 100 ms to import.  The sumy plug-in
 built on it is :class:`bot.summarize.sumy_lexrank.FastLexRankSummarizer`.
 Memory is O(N^2) for the graph, as in sumy.
 """
@@ -29,17 +32,16 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sparse  # type: ignore[import-untyped]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 THRESHOLD = 0.1  # sumy's defaults
 EPSILON = 0.1
 THRESHOLD_BAND = 1e-9
+PAIRS_PER_STEP = 1 << 20  # term-sharing pairs summed at once: bounds memory on huge threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,9 @@ class _TermWeights:
     sentences: Sequence[Sequence[str]]  # stems (stop words removed), per sentence
     tf: list[dict[str, float]]  # term -> count / max count, per sentence
     idf: dict[str, float]  # term -> log(N / (1 + sentences containing it))
-    matrix: Any  # scipy CSR matrix, N x |terms|, tf * idf
+    rows: IntArray  # the non-zero entries of W (N x |terms|, tf * idf), by sentence
+    cols: IntArray
+    values: FloatArray
 
 
 def lexrank_scores(
@@ -80,25 +84,55 @@ def _term_weights(sentences: Sequence[Sequence[str]]) -> _TermWeights:
     idf_values = [math.log(n / (1 + df)) for df in frequency]
     tf_values = [tf for metrics in tf_metrics for tf in metrics.values()]
     data = np.asarray(tf_values, dtype=np.float64) * np.asarray(idf_values)[col_index]
-    matrix = sparse.csr_matrix((data, (rows, cols)), shape=(n, len(vocabulary)))
     idf = dict(zip(vocabulary, idf_values, strict=True))
-    return _TermWeights(sentences, tf_metrics, idf, matrix)
+    return _TermWeights(sentences, tf_metrics, idf, np.asarray(rows, dtype=np.intp), col_index, data)
 
 
 def _similar_pairs(weights: _TermWeights, threshold: float) -> tuple[IntArray, IntArray]:
     """(rows, cols) of the sentence pairs whose idf-modified cosine exceeds *threshold*."""
-    matrix = weights.matrix
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-    products = (matrix @ matrix.T).tocoo()
-    rows, cols, dots = products.row, products.col, products.data
-    denominators = norms[rows] * norms[cols]
+    dots = _dot_products(weights)
+    norms = np.sqrt(np.diagonal(dots))
+    denominators = np.outer(norms, norms)
     cosine = np.divide(dots, denominators, out=np.zeros_like(dots), where=denominators > 0)
     above = cosine > threshold
-    for k in np.flatnonzero(np.abs(cosine - threshold) <= THRESHOLD_BAND).tolist():
-        i, j = int(rows[k]), int(cols[k])
-        above[k] = sumy_cosine(weights.sentences[i], weights.sentences[j], weights.tf[i], weights.tf[j],
-                               weights.idf) > threshold
-    return rows[above], cols[above]
+    # Pairs that share no term are exactly 0 here and in sumy: only sums can differ in the last bits.
+    close = (np.abs(cosine - threshold) <= THRESHOLD_BAND) & (dots != 0)
+    for i, j in zip(*np.nonzero(close), strict=True):
+        above[i, j] = sumy_cosine(weights.sentences[i], weights.sentences[j], weights.tf[i], weights.tf[j],
+                                  weights.idf) > threshold
+    rows, cols = np.nonzero(above)
+    return rows, cols
+
+
+def _dot_products(weights: _TermWeights) -> FloatArray:
+    """``W @ W.T`` (N x N): for each term, every pair of sentences holding it adds the product of their weights."""
+    count = len(weights.sentences)
+    order = np.argsort(weights.cols, kind="stable")
+    rows, values = weights.rows[order], weights.values[order]
+    frequency = np.bincount(weights.cols)
+    frequency = frequency[frequency > 0]  # sentences per term, terms in column order
+    first = np.cumsum(frequency) - frequency  # each term's first entry in `rows`
+    flat = np.zeros(count * count)
+    pairs_so_far = np.cumsum(frequency * frequency)
+    start = 0
+    while start < len(frequency):
+        done = pairs_so_far[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(pairs_so_far, done + PAIRS_PER_STEP, side="right")))
+        flat += _term_pair_sums(rows, values, first[start:stop], frequency[start:stop], count)
+        start = stop
+    return flat.reshape(count, count)
+
+
+def _term_pair_sums(rows: IntArray, values: FloatArray, first: IntArray, frequency: IntArray,
+                    count: int) -> FloatArray:
+    """The flattened N x N sums over these terms' sentence pairs (entry i*N + j for sentences i and j)."""
+    per_entry = np.repeat(frequency, frequency)  # each entry pairs with every entry of its term
+    left = np.repeat(np.arange(first[0], first[-1] + frequency[-1]), per_entry)
+    block_start = np.repeat(np.repeat(first, frequency), per_entry)
+    within = np.arange(len(left)) - np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
+    right = block_start + within
+    return np.bincount(rows[left] * count + rows[right], weights=values[left] * values[right],
+                       minlength=count * count)
 
 
 def sumy_cosine(

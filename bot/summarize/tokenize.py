@@ -17,9 +17,9 @@ and then shared.
 from __future__ import annotations
 
 import re
-from importlib import resources
 from collections.abc import Callable
 from functools import cache, lru_cache
+from importlib import resources
 from typing import Protocol
 
 LANGUAGE = "english"
