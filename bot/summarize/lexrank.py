@@ -131,8 +131,9 @@ def _term_pair_sums(rows: IntArray, values: FloatArray, first: IntArray, frequen
     block_start = np.repeat(np.repeat(first, frequency), per_entry)
     within = np.arange(len(left)) - np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
     right = block_start + within
-    return np.bincount(rows[left] * count + rows[right], weights=values[left] * values[right],
+    sums = np.bincount(rows[left] * count + rows[right], weights=values[left] * values[right],
                        minlength=count * count)
+    return sums.astype(np.float64, copy=False)  # float64 already: weights make bincount sum floats
 
 
 def sumy_cosine(
