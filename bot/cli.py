@@ -20,6 +20,7 @@ from bot.errors import ConfigError, DigestbotError
 if TYPE_CHECKING:
     from bot.settings import Settings
     from bot.store import Store
+    from bot.store_read import MailReader
 
 log = logging.getLogger("digestbot")
 FORMATS = ("text", "html", "markdown", "json", "eml")
@@ -46,6 +47,12 @@ class Context:
         from bot.store import open_store
 
         return open_store(self.settings.store_url)
+
+    def mail_reader(self) -> MailReader:
+        """The store, for commands that only read mail: a light sqlite3 reader when it can be."""
+        from bot.store_read import open_mail_reader
+
+        return open_mail_reader(self.settings.store_url) or self.store()
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -107,7 +114,8 @@ def draft(ctx: Context, week_of: Any, since: Any, until: Any, fmt: str, output: 
     settings = ctx.settings
     start, end = period_for(settings, week_of=week_of, since=since, until=until)
     title_date = week_of.date() if week_of else None
-    digest = build_digest(ctx.store(), settings, start, end, title_date=title_date)
+    digest = build_digest(ctx.store() if save or notify else ctx.mail_reader(), settings, start, end,
+                          title_date=title_date)
     if save or notify:
         _store_draft(ctx, digest, notify=notify, fmt=fmt, output=output)
         return

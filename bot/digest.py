@@ -15,7 +15,7 @@ from bot.group import AOB, compile_rules, effective_rules, make_items, section_o
 from bot.model import Digest, Item, Mail, Section, Thread
 from bot.render import RenderOptions
 from bot.settings import Settings
-from bot.store import Store
+from bot.store_read import MailReader
 from bot.thread import build_threads
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -43,7 +43,7 @@ def _at_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=zone)
 
 
-def build_digest(store: Store, settings: Settings, start: datetime, end: datetime,
+def build_digest(store: MailReader, settings: Settings, start: datetime, end: datetime,
                  *, title_date: date | None = None) -> Digest:
     """Everything the renderer needs for the period [start, end)."""
     mails = store.mails_between(start, end)
@@ -69,7 +69,7 @@ def build_digest(store: Store, settings: Settings, start: datetime, end: datetim
     )
 
 
-def _context_mails(store: Store, mails: Sequence[Mail]) -> list[Mail]:
+def _context_mails(store: MailReader, mails: Sequence[Mail]) -> list[Mail]:
     """Earlier messages of threads that continue into the period."""
     have = {m.message_id for m in mails}
     wanted = {ref for m in mails for ref in (*m.references, m.in_reply_to or "") if ref and ref not in have}

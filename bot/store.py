@@ -22,8 +22,8 @@ from sqlalchemy import event
 
 from bot.errors import StoreError, sqlite_trouble
 from bot.model import Mail, RawMail
+from bot.store_read import MAIL_COLUMNS, SCHEMA_VERSION, mail_from_values
 
-SCHEMA_VERSION = 2
 metadata = sa.MetaData()
 
 meta = sa.Table(
@@ -266,9 +266,9 @@ class Store:
 
     def mails_between(self, start: datetime, end: datetime) -> list[Mail]:
         start, end = start.astimezone(UTC), end.astimezone(UTC)
-        query = _mail_select().where(messages.c.date >= start, messages.c.date < end).order_by(messages.c.date)
+        query = _mail_select().where(messages.c.date >= start, messages.c.date < end)
         with self.engine.connect() as conn:
-            return [_mail_from_row(row) for row in conn.execute(query)]
+            return [mail_from_values(row) for row in conn.execute(query.order_by(messages.c.date, messages.c.id))]
 
     def mails_by_ids(self, ids: Iterable[str]) -> list[Mail]:
         wanted = list(dict.fromkeys(ids))
@@ -276,7 +276,7 @@ class Store:
         with self.engine.connect() as conn:
             for start in range(0, len(wanted), 500):
                 query = _mail_select().where(messages.c.message_id.in_(wanted[start : start + 500]))
-                out.extend(_mail_from_row(row) for row in conn.execute(query))
+                out.extend(mail_from_values(row) for row in conn.execute(query))
         return out
 
     def counts(self) -> dict[str, int]:
@@ -316,22 +316,8 @@ def _inserted_pk(result: sa.CursorResult[Any]) -> int:
     return int(key[0])
 
 
-_MAIL_COLUMNS = ("message_id", "subject", "from_name", "from_addr", "date", "in_reply_to", "refs", "body",
-                 "attachments", "flags")
-
-
 def _mail_select() -> sa.Select[Any]:
-    return sa.select(*(messages.c[name] for name in _MAIL_COLUMNS)).where(messages.c.state != "new")
-
-
-def _mail_from_row(row: Any) -> Mail:
-    date = row.date if row.date.tzinfo else row.date.replace(tzinfo=UTC)
-    return Mail(
-        message_id=row.message_id, subject=row.subject or "", from_name=row.from_name or "",
-        from_addr=row.from_addr or "", date=date, in_reply_to=row.in_reply_to or None,
-        references=tuple(row.refs.split()) if row.refs else (), body=row.body or "",
-        attachments=tuple(json.loads(row.attachments or "[]")), flags=frozenset(row.flags.split()),
-    )
+    return sa.select(*(messages.c[name] for name in MAIL_COLUMNS)).where(messages.c.state != "new")
 
 
 def open_store(url: str) -> Store:
