@@ -46,14 +46,18 @@ PAIRS_PER_STEP = 1 << 20  # term-sharing pairs summed at once: bounds memory on 
 
 @dataclass(frozen=True, slots=True)
 class _TermWeights:
-    """Per-sentence term frequencies and the thread's idf, as sumy has them."""
+    """The TF-IDF weights of a thread's sentences, as sumy computes them."""
 
     sentences: Sequence[Sequence[str]]  # stems (stop words removed), per sentence
-    tf: list[dict[str, float]]  # term -> count / max count, per sentence
-    idf: dict[str, float]  # term -> log(N / (1 + sentences containing it))
+    vocabulary: dict[str, int]  # term -> column
+    frequency: IntArray  # sentences holding each term (document frequency), by column
     rows: IntArray  # the non-zero entries of W (N x |terms|, tf * idf), by sentence
     cols: IntArray
     values: FloatArray
+
+    def idf(self, term: str) -> float:
+        """log(N / (1 + sentences holding the term)), with math.log as sumy has it."""
+        return math.log(len(self.sentences) / (1 + int(self.frequency[self.vocabulary[term]])))
 
 
 def lexrank_scores(
@@ -68,40 +72,39 @@ def lexrank_scores(
 
 
 def _term_weights(sentences: Sequence[Sequence[str]]) -> _TermWeights:
+    """tf = count / the sentence's highest count; idf = log(N / (1 + df)); weight = tf * idf."""
     vocabulary: dict[str, int] = {}
-    tf_metrics: list[dict[str, float]] = []
-    rows: list[int] = []
-    cols: list[int] = []
-    for row, words in enumerate(sentences):
-        counts = Counter(words)
-        max_tf = max(counts.values()) if counts else 1
-        tf_metrics.append({term: count / max_tf for term, count in counts.items()})
-        rows.extend([row] * len(counts))
-        cols.extend(vocabulary.setdefault(term, len(vocabulary)) for term in counts)
-    n = len(sentences)
-    col_index = np.asarray(cols, dtype=np.intp)
-    frequency = np.bincount(col_index, minlength=len(vocabulary)).tolist()
-    idf_values = [math.log(n / (1 + df)) for df in frequency]
-    tf_values = [tf for metrics in tf_metrics for tf in metrics.values()]
-    data = np.asarray(tf_values, dtype=np.float64) * np.asarray(idf_values)[col_index]
-    idf = dict(zip(vocabulary, idf_values, strict=True))
-    return _TermWeights(sentences, tf_metrics, idf, np.asarray(rows, dtype=np.intp), col_index, data)
+    terms = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for words in sentences for t in words),
+                        dtype=np.intp)
+    count, size = len(sentences), max(len(vocabulary), 1)
+    lengths = np.fromiter(map(len, sentences), dtype=np.intp, count=count)
+    keys, counts = np.unique(np.repeat(np.arange(count), lengths) * size + terms, return_counts=True)
+    rows, cols = np.divmod(keys, size)
+    highest = np.zeros(count, dtype=np.intp)
+    np.maximum.at(highest, rows, counts)
+    frequency = np.bincount(cols, minlength=len(vocabulary))
+    idf = np.array([math.log(count / (1 + df)) for df in frequency.tolist()])
+    values = counts / highest[rows] * idf[cols]
+    return _TermWeights(sentences, vocabulary, frequency, rows, cols, values)
 
 
 def _similar_pairs(weights: _TermWeights, threshold: float) -> tuple[IntArray, IntArray]:
     """(rows, cols) of the sentence pairs whose idf-modified cosine exceeds *threshold*."""
-    dots = _dot_products(weights)
-    norms = np.sqrt(np.diagonal(dots))
-    denominators = np.outer(norms, norms)
-    cosine = np.divide(dots, denominators, out=np.zeros_like(dots), where=denominators > 0)
+    count = len(weights.sentences)
+    dots = _dot_products(weights).ravel()
+    norms = np.sqrt(dots[:: count + 1])  # the diagonal: each sentence with itself
+    # A pair sharing no term has cosine 0, here and in sumy: only a negative threshold keeps it.
+    pairs = np.arange(count * count) if threshold < 0 else np.flatnonzero(dots)
+    rows, cols = np.divmod(pairs, count)
+    denominators = norms[rows] * norms[cols]
+    shared = dots[pairs]
+    cosine = np.divide(shared, denominators, out=np.zeros_like(shared), where=denominators > 0)
     above = cosine > threshold
-    # Pairs that share no term are exactly 0 here and in sumy: only sums can differ in the last bits.
-    close = (np.abs(cosine - threshold) <= THRESHOLD_BAND) & (dots != 0)
-    for i, j in zip(*np.nonzero(close), strict=True):
-        above[i, j] = sumy_cosine(weights.sentences[i], weights.sentences[j], weights.tf[i], weights.tf[j],
-                                  weights.idf) > threshold
-    rows, cols = np.nonzero(above)
-    return rows, cols
+    # Summed in another order than sumy's, a cosine may differ in the last bits: decide those near
+    # the threshold with sumy's own arithmetic.
+    for k in np.flatnonzero((np.abs(cosine - threshold) <= THRESHOLD_BAND) & (shared != 0)).tolist():
+        above[k] = _exact_cosine(weights, int(rows[k]), int(cols[k])) > threshold
+    return rows[above], cols[above]
 
 
 def _dot_products(weights: _TermWeights) -> FloatArray:
@@ -134,6 +137,19 @@ def _term_pair_sums(rows: IntArray, values: FloatArray, first: IntArray, frequen
     sums = np.bincount(rows[left] * count + rows[right], weights=values[left] * values[right],
                        minlength=count * count)
     return sums.astype(np.float64, copy=False)  # float64 already: weights make bincount sum floats
+
+
+def _exact_cosine(weights: _TermWeights, i: int, j: int) -> float:
+    """The cosine of sentences i and j from sumy's own values, summed in sumy's order."""
+    first, second = weights.sentences[i], weights.sentences[j]
+    idf = {term: weights.idf(term) for term in {*first, *second}}
+    return sumy_cosine(first, second, _tf(first), _tf(second), idf)
+
+
+def _tf(words: Sequence[str]) -> dict[str, float]:
+    counts = Counter(words)
+    highest = max(counts.values(), default=1)
+    return {term: n / highest for term, n in counts.items()}
 
 
 def sumy_cosine(
