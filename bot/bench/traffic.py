@@ -24,7 +24,7 @@ from typing import BinaryIO
 from bot.bench.mail import Envelope, escape_from, mbox_from_line
 from bot.bench.threads import KIND_WEIGHTS, KINDS, ThreadPlan, build_thread, make_people, thread_size
 
-VERSION = 2  # bump when the output for a given seed changes (invalidates caches)
+VERSION = 3  # bump when the output for a given seed changes (invalidates caches); 3: longer replies
 END = datetime(2024, 6, 30, tzinfo=UTC)
 MEAN_THREAD = 10.6  # mean of thread_size(), for the weekly thread rate
 BYTES_PER_MESSAGE = 7000  # rough, to turn a byte budget into a timeline
