@@ -32,8 +32,9 @@ def draft_command(config: str, start: datetime, end: datetime, output: str) -> l
             "--until", f"{end:%Y-%m-%d}", "-o", output]
 
 
-def busy_period(plan: Plan, dataset: Dataset, key: str = "draft", label: str = "2. draft busiest month") -> Result:
-    """Target 2 on `dataset`'s busiest month."""
+def busy_period(plan: Plan, dataset: Dataset, key: str = "draft", label: str = "2. draft busiest month",
+                goal: Goal | None = DRAFT_GOAL) -> Result:
+    """Target 2 on `dataset`'s busiest month (`goal` None: reported, not rated)."""
     from bot.settings import load_settings
     from bot.store import open_store
 
@@ -55,8 +56,7 @@ def busy_period(plan: Plan, dataset: Dataset, key: str = "draft", label: str = "
             f"CPU time: sumy {anchor_cpu:.2f} s, the draft {run.cpu_seconds:.2f} s "
             f"({anchor_cpu / max(run.cpu_seconds, 1e-9):.1f}×); draft peak RSS {run.max_rss_mb:.0f} MB; "
             f"its imports (-X importtime, cumulative): {imports}")
-    return rated(key, label, ("sumy LexRank alone", anchor), ("digestbot draft", run.seconds), DRAFT_GOAL,
-                 note=note)
+    return rated(key, label, ("sumy LexRank alone", anchor), ("digestbot draft", run.seconds), goal, note=note)
 
 
 def sumy_alone(work: Workload) -> tuple[float, float]:
