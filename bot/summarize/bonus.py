@@ -145,6 +145,10 @@ class _Clues:
     def may_decide(self) -> bool:
         return self._has(("agree", "decid", "decision", "consensus", "resolved", "will", "action"))
 
+    def may_checksum(self, tokens: list[str]) -> bool:
+        # A hash is a word of 16 or more hex digits: it sits inside one whitespace-separated token.
+        return any(len(token) >= 16 for token in tokens) or self._has(("sha", "md5"))
+
     def may_link(self) -> bool:
         return self._has(("@", "://", "www.", *_LINK_EXTENSIONS))
 
@@ -168,9 +172,9 @@ def noise_penalty(sentence: str, clues: _Clues | None = None) -> float:
         penalty += ANNOUNCES_ONLY if count_words(sentence) < ANNOUNCES_WORDS else ANNOUNCES
     if _FRAGMENT.match(sentence):
         penalty += FRAGMENT
-    if _CHECKSUM.search(sentence):
-        penalty += CHECKSUM
     tokens = sentence.split()
+    if clues.may_checksum(tokens) and _CHECKSUM.search(sentence):
+        penalty += CHECKSUM
     has_link = clues.may_link()
     links = sum(len(m) for m in _LINK.findall(sentence)) if has_link else 0
     if links and links * 3 >= len(sentence):
