@@ -14,6 +14,7 @@ from bot.model import SummarySentence
 from bot.summarize import (
     STRATEGIES,
     Utterance,
+    bonus,
     information_bonus,
     split_sentences,
     summarize_thread,
@@ -263,3 +264,30 @@ def test_lead_takes_the_first_sentences() -> None:
     text = "The first point is here. The second point is here. The third point is here."
     summary = summarize_thread([Utterance("<a>", "A", text)], words=10, strategy="lead")
     assert [s.text for s in summary] == ["The first point is here.", "The second point is here."]
+
+
+class _NoShortcuts(bonus._Clues):
+    """Every pattern runs: the reference the cheap substring tests must never disagree with."""
+
+    def _has(self, needles: tuple[str, ...]) -> bool:
+        return True
+
+    def may_checksum(self, tokens: list[str]) -> bool:
+        return True
+
+
+TRICKY = st.lists(
+    st.sampled_from([*"aAdefkKsSwW0123456789 .:/@-_#%()[]=İıſé’'", "day", "www.", "://", "sha1", "md5",
+                              " will", " agreed", "ACTION", "Monday", "next week", "tomorrow", "v2", "1.2.3",
+                              "18 MB/s", ".tar.gz", ".html", "deadbeefcafe0123", "+1 555 123 4567"]),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(TRICKY, st.text(max_size=80)))
+def test_the_bonus_shortcuts_never_change_a_score(text: str) -> None:
+    fast = information_bonus(text)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bonus, "_Clues", _NoShortcuts)
+        assert information_bonus(text) == fast
