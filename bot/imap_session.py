@@ -19,7 +19,6 @@ import re
 import socket
 import ssl
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from imapclient.exceptions import CapabilityError, LoginError
@@ -270,9 +269,7 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
     if imap.tls == "none":
         log.warning("imap: source.tls = \"none\": the password and the mail cross the network unencrypted")
         return None
-    cafile = imap.ca_file
-    if cafile and not Path(cafile).is_absolute() and settings.config_path:
-        cafile = str(Path(settings.config_path).parent / cafile)
+    cafile = imap.ca_file  # relative names are resolved against the config's folder when it loads
     try:
         # Verification stays on: a self-signed server needs its CA named in source.ca_file.
         return ssl.create_default_context(cafile=cafile or None)

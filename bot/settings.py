@@ -206,7 +206,22 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         raise ConfigError(f"{path}: unknown key 'config_path'")
     data["config_path"] = str(path)
     settings = _build(Settings, data, str(path), "")
-    return _check(settings, str(path))
+    return _anchored(_check(settings, str(path)), path.resolve().parent)
+
+
+def _anchored(settings: Settings, folder: Path) -> Settings:
+    """Relative file names in the config name files beside it, wherever digestbot runs from (cron, systemd)."""
+
+    def beside(name: str) -> str:
+        return str(folder / name) if name and not Path(name).is_absolute() else name
+
+    source, smtp, review = settings.source, settings.smtp, settings.review
+    return replace(
+        settings,
+        source=replace(source, ca_file=beside(source.ca_file), password_file=beside(source.password_file)),
+        smtp=replace(smtp, ca_file=beside(smtp.ca_file), password_file=beside(smtp.password_file)),
+        review=replace(review, secret_file=beside(review.secret_file)),
+    )
 
 
 def _check(settings: Settings, where: str) -> Settings:

@@ -63,6 +63,24 @@ def test_secret_comes_from_environment_never_the_file(tmp_path: Path, monkeypatc
         load_settings(write(tmp_path / "d.toml", "[source]\npassword = 'inline'\n"))
 
 
+def test_file_names_in_the_config_are_relative_to_its_folder(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "imap-password").write_text("s3cret\n", encoding="utf-8")
+    config = write(folder / "c.toml", "[source]\nca_file = 'ca.pem'\npassword_file = 'imap-password'\n"
+                   "[smtp]\nca_file = '/etc/ssl/ca.pem'\npassword_file = 'smtp-password'\n"
+                   "[review]\nsecret_file = 'keys/review'\n")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(config.relative_to(tmp_path))
+    assert settings.source.ca_file == str(folder.resolve() / "ca.pem")
+    assert settings.smtp.ca_file == "/etc/ssl/ca.pem"  # absolute names stay as they are
+    assert settings.smtp.password_file == str(folder.resolve() / "smtp-password")
+    assert settings.review.secret_file == str(folder.resolve() / "keys" / "review")
+    monkeypatch.chdir("/")  # a daemon, or cron, runs from elsewhere
+    assert settings.source.password.reveal("source") == "s3cret"
+
+
 def test_settings_are_immutable(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path / "c.toml", ""))
     with pytest.raises(AttributeError):
