@@ -77,7 +77,7 @@ def test_a_damaged_store_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_a_draft_reads_without_sqlalchemy_and_drafts_the_same(demo_store: tuple[str, Store],
                                                               tmp_path: Path) -> None:
-    from bot.cli import _render
+    from bot.cli_context import render_digest
     from bot.digest import build_digest, period_for
     from bot.settings import load_settings
 
@@ -96,6 +96,6 @@ def test_a_draft_reads_without_sqlalchemy_and_drafts_the_same(demo_store: tuple[
     assert result.stdout == "False False\n"
     settings = load_settings(str(config))
     start, end = period_for(settings, week_of=first, since=None, until=None)
-    expected = _render(settings, build_digest(store, settings, start, end, title_date=first.date()), "json")
+    expected = render_digest(settings, build_digest(store, settings, start, end, title_date=first.date()), "json")
     assert output.read_text(encoding="utf-8") == expected
     assert '"messages": 0' not in expected
