@@ -403,9 +403,9 @@ def test_kill_9_during_send(tmp_path: Path, smtp_server: SmtpServer, review_secr
         figures.killed += killed
         assert integrity(db) == "ok", f"trial {trial}: killed after {delay:.3f}s"
         if killed:
-            states = Counter(ledger(db).values())
-            figures.at_kill["no delivery row yet" if not states else
-                            "in flight (a row left sending)" if states["sending"] else
+            at_kill = Counter(ledger(db).values())
+            figures.at_kill["no delivery row yet" if not at_kill else
+                            "in flight (a row left sending)" if at_kill["sending"] else
                             "between deliveries"] += 1
         _, again = run(command(config, "send"))
         assert again.returncode == 0, again.stderr

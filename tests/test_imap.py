@@ -6,6 +6,7 @@ import logging
 import re
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from tests.dovecot import Dovecot, Proxy, free_port, write_config
 from tests.mailfactory import make_raw
 
 
-def settings(tmp_path: Path, server: Dovecot, **source: object) -> Settings:
+def settings(tmp_path: Path, server: Dovecot, **source: Any) -> Settings:
     return load_settings(write_config(tmp_path / "digestbot.toml", server, **source))
 
 

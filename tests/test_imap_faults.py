@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ from tests.mailfactory import make_raw
 COUNT = 120  # about 60 kB per batch of 20: several FETCH responses to break into
 
 
-def settings(tmp_path: Path, server: Dovecot, **source: object) -> Settings:
+def settings(tmp_path: Path, server: Dovecot, **source: Any) -> Settings:
     return load_settings(write_config(tmp_path / "digestbot.toml", server, **source))
 
 

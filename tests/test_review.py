@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -267,7 +267,7 @@ def test_no_reminder_for_an_approved_draft(env: tuple[Settings, Store], smtp_ser
     assert smtp_server.received == []
 
 
-def draft_created(store: Store, digest_id: int) -> object:
+def draft_created(store: Store, digest_id: int) -> datetime:
     return review.get(store, digest_id).created_at
 
 
