@@ -54,7 +54,8 @@ def build_digest(store: MailReader, settings: Settings, start: datetime, end: da
     items = make_items(threads, cleaned)
     items = [_summarize(item, cleaned, settings) for item in items]
     sections = _sections(items, settings)
-    participants = _participants(threads, settings)
+    writers = _writers(threads)
+    participants = _attendees(writers, settings)
     day = title_date or (end - timedelta(days=1)).date()
     return Digest(
         title=settings.digest.title.format(date=day.isoformat(), list=settings.list.name),
@@ -64,7 +65,7 @@ def build_digest(store: MailReader, settings: Settings, start: datetime, end: da
         chair=settings.digest.chair,
         attendees=participants,
         sections=sections,
-        stats={"messages": len(mails), "threads": len(threads), "participants": len(participants)},
+        stats={"messages": len(mails), "threads": len(threads), "participants": len(writers)},
         next_call=next_call(settings, end),
     )
 
@@ -137,13 +138,17 @@ def _order_sections(sections: list[Section], order: Sequence[str]) -> list[Secti
     return sorted(sections, key=busiest)
 
 
-def _participants(threads: Sequence[Thread], settings: Settings) -> tuple[str, ...]:
-    """Everyone who wrote in the period, the chair first; not bots (GitHub, CI), whose items name the people."""
+def _writers(threads: Sequence[Thread]) -> set[str]:
+    """Everyone who wrote in the period; not bots (GitHub, CI), whose items name the people."""
     from bot.series import is_notification
 
-    names = {m.author for t in threads for m in t.new_mails if not is_notification(m)}
+    return {m.author for t in threads for m in t.new_mails if not is_notification(m)}
+
+
+def _attendees(writers: set[str], settings: Settings) -> tuple[str, ...]:
+    """The minutes' attendees: the chair first, then everyone who wrote, by last name."""
     chair = settings.digest.chair
-    others = sorted((n for n in names if n != chair), key=lambda n: (n.split()[-1].lower() if n else "", n))
+    others = sorted((n for n in writers if n != chair), key=lambda n: (n.split()[-1].lower() if n else "", n))
     return (chair, *others) if chair else tuple(others)
 
 

@@ -80,6 +80,8 @@ class Item:
     actions: tuple[str, ...] = ()  # "Action: who, what"
     note: str = ""  # one-line description, e.g. for a patch series
     continued: bool = False  # the topic was already in the previous digest
+    # Who took part, when the mails' senders are not it: a pull request's mails all come from a bot.
+    people: tuple[str, ...] | None = None
 
     @property
     def message_ids(self) -> tuple[str, ...]:
@@ -87,6 +89,8 @@ class Item:
 
     @property
     def participants(self) -> tuple[str, ...]:
+        if self.people is not None:
+            return self.people
         seen: dict[str, None] = {}
         for thread in self.threads:
             for name in thread.participants:

@@ -119,7 +119,9 @@ def pull_request_item(threads: Sequence[Thread]) -> Item:
     if comments:
         parts.append(f"{_count(comments, 'comment')} by {', '.join(commenters)}")
     parts.append(f"{outcome.action} by {outcome.user}" if outcome else "open")
-    return Item(title=_best_title(requests, mails), threads=tuple(threads), note="; ".join(parts) + ".")
+    people = tuple(dict.fromkeys(e.user for e in events if e.user))
+    return Item(title=_best_title(requests, mails), threads=tuple(threads), note="; ".join(parts) + ".",
+                people=people)
 
 
 def _best_title(requests: Sequence[PullRequest], mails: Sequence[Mail]) -> str:
@@ -235,4 +237,4 @@ def build_item(threads: Sequence[Thread]) -> Item:
     states = ", ".join(f"{state}" + (f" ×{n}" if int(n) > 1 else "") for state, n in runs)
     job = reports[0][0] if reports else clean_title(threads[0].subject)
     note = f"{_count(len(mails), 'build report')}: {states}." if states else ""
-    return Item(title=f"Builds: {job}", threads=tuple(threads), note=note)
+    return Item(title=f"Builds: {job}", threads=tuple(threads), note=note, people=())  # a CI server, no one

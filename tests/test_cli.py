@@ -72,6 +72,15 @@ def test_import_then_draft_json(config: Path, mbox: Path) -> None:
     assert {s["author"] for s in thread["summary"]} == {"Ann Example", "Bob Builder"}
 
 
+def test_a_chair_who_did_not_write_attends_but_is_not_counted(config: Path, mbox: Path) -> None:
+    config.write_text(config.read_text(encoding="utf-8").replace("Ann Example", "Carol Chair"), encoding="utf-8")
+    assert run("--config", str(config), "import", str(mbox)).returncode == 0
+    drafted = run("--config", str(config), "draft", "--week-of", "2014-08-20", "--format", "json")
+    data = json.loads(drafted.stdout)
+    assert data["attendees"] == ["Carol Chair", "Bob Builder", "Ann Example"]
+    assert data["stats"]["participants"] == 2  # those who wrote
+
+
 def test_config_from_environment_and_output_file(config: Path, mbox: Path, tmp_path: Path) -> None:
     env = {"DIGESTBOT_CONFIG": str(config)}
     assert run("import", str(mbox), env=env).returncode == 0

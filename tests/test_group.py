@@ -154,8 +154,8 @@ def test_ci_runs_of_one_job_are_one_line() -> None:
         mail("c", "Jenkins build is still unstable: asterix-integration-tests a281eeac", "Build server", hours=9),
         mail("d", "Jenkins build is back to stable : asterix-integration-tests", "Build server", hours=12),
     )
-    assert [(i.title, i.note, i.message_count) for i in items] == [
-        ("Builds: asterix-integration-tests", "4 build reports: unstable, still unstable ×2, back to stable.", 4)
+    assert [(i.title, i.note, i.message_count, i.participants) for i in items] == [
+        ("Builds: asterix-integration-tests", "4 build reports: unstable, still unstable ×2, back to stable.", 4, ())
     ]
 
 
@@ -241,9 +241,10 @@ def test_gitbox_notifications_without_threading_are_one_line() -> None:
         mail("m", "[GitHub] hboutemy closed pull request #4: [MRELEASE-798] Commit additional files", "GitBox",
              url + "This is a PR merged from a forked repository.", hours=2, addr="git@apache.org"),
     )
-    assert [(i.title, i.note) for i in items] == [(
+    assert [(i.title, i.note, i.participants) for i in items] == [(
         "[MRELEASE-798] Commit additional files",
         "maven-release pull request #4 by emenaceb; 1 comment by jgangemi; merged by hboutemy.",
+        ("emenaceb", "jgangemi", "hboutemy"),  # the people, not the bot that mailed for them
     )]
 
 
