@@ -30,7 +30,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check bot tests
 	$(VENV)/bin/mypy
 
+# mbsync (isync) is the IMAP benchmark's anchor: installed for `make bench`, not for `make test`.
 bench: $(STAMP) system-deps
+	@bash .ci/bench-deps
 	$(PY) -m bot.bench $(ARGS)
 
 eval: $(STAMP)

@@ -36,6 +36,7 @@ class Sizes:
     memory_small: int = 100 * MB
     memory_large: int = 1024 * MB
     imap_messages: int = 3115
+    imap_large_messages: int = 31_150  # ten times the folder: a nothing-new poll must not grow with it
     repeat: int = 3  # runs of a slow figure (the fastest counts)
     cheap_repeat: int = 5  # runs of a figure that takes well under a second
 
@@ -44,7 +45,7 @@ MODES = {
     "full": Sizes(),
     "quick": Sizes(archive_messages=20_000, memory_small=10 * MB, memory_large=100 * MB, repeat=2),
     "tiny": Sizes(list_messages=150, thread_sentences=60, archive_messages=600, memory_small=1 * MB,
-                  memory_large=4 * MB, imap_messages=25, repeat=1, cheap_repeat=1),
+                  memory_large=4 * MB, imap_messages=25, imap_large_messages=250, repeat=1, cheap_repeat=1),
 }
 
 
