@@ -14,9 +14,11 @@ from typing import BinaryIO, Protocol
 from bot.errors import SourceError
 from bot.model import RawMail
 
-_FROM_LINE = re.compile(rb"^From \S*")
+# A message ends at a blank line followed by a "From " line (the next message's separator).
+_SEPARATOR = re.compile(rb"\n\r?\nFrom ")
 # mboxrd escapes a body line "From " as ">From "; one ">" comes off on reading.
-_ESCAPED_FROM = re.compile(rb"^>(>*From )")
+_ESCAPED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
+CHUNK = 1 << 20  # bytes read at a time; a message larger than the buffer doubles it
 
 
 class Source(Protocol):
@@ -40,28 +42,43 @@ class MboxSource:
             raise SourceError(f"{self.path}: cannot read mbox: {exc.strerror}") from None
 
     def _messages(self, handle: BinaryIO) -> Iterator[RawMail]:
-        lines: list[bytes] = []
-        index = 0
-        previous_blank = True
-        for line in handle:
-            if previous_blank and line.startswith(b"From ") and _FROM_LINE.match(line):
-                if lines:
-                    yield RawMail(_finish(lines), f"mbox:{self.path}#{index}")
-                    index += 1
-                lines = []
-                previous_blank = False
+        """Messages between separators, found in large chunks by one regex rather than line by line."""
+        buffer = handle.read(max(CHUNK, len(b"From ")))
+        # `start`: where the current message's text begins; None while its separator line (at
+        # `separator`) is not read to its end. Text before a first separator is a message too.
+        start: int | None = None if buffer.startswith(b"From ") else 0
+        separator = index = 0
+        while True:
+            if start is None and (end := buffer.find(b"\n", separator)) >= 0:
+                start = end + 1
                 continue
-            previous_blank = line in (b"\n", b"\r\n")
-            lines.append(_ESCAPED_FROM.sub(rb"\1", line) if line.startswith(b">") else line)
-        if lines and any(line.strip() for line in lines):
-            yield RawMail(_finish(lines), f"mbox:{self.path}#{index}")
+            if start is not None and (found := _SEPARATOR.search(buffer, max(start - 1, 0))):
+                yield RawMail(_unescaped(buffer[start : found.start() + 1]), f"mbox:{self.path}#{index}")
+                index += 1
+                start, separator = None, found.end() - len(b"From ")
+                continue
+            keep = separator if start is None else max(start - 1, 0)  # the message being read, and no more
+            unread = buffer[keep:]
+            more = handle.read(max(CHUNK, len(unread)))  # doubling: a huge message still costs linear time
+            if not more:
+                break
+            buffer = unread + more
+            separator, start = separator - keep, None if start is None else start - keep
+        rest = b"" if start is None else buffer[start:]
+        if rest.strip():
+            yield RawMail(_unescaped(_without_last_blank_line(rest)), f"mbox:{self.path}#{index}")
 
 
-def _finish(lines: list[bytes]) -> bytes:
+def _without_last_blank_line(text: bytes) -> bytes:
     # The blank line before the next "From " separator belongs to the mbox, not the message.
-    if lines and lines[-1] in (b"\n", b"\r\n"):
-        lines = lines[:-1]
-    return b"".join(lines)
+    for blank in (b"\n\n", b"\n\r\n"):
+        if text.endswith(blank):
+            return text[: len(text) - len(blank) + 1]
+    return b"" if text in (b"\n", b"\r\n") else text
+
+
+def _unescaped(text: bytes) -> bytes:
+    return _ESCAPED_FROM.sub(rb"\1", text) if b">From " in text else text
 
 
 class MaildirSource:
