@@ -133,6 +133,8 @@ def _to_text(data: bytes, charset: str | None, flags: set[str]) -> str:
 
 def _sender(value: object, flags: set[str]) -> tuple[str, str]:
     text = _decode(value, flags)
+    if hidden := _PIPERMAIL_FROM.fullmatch(text.strip()):  # "user at example.org (Name)"
+        text = f"{hidden['name']} <{hidden['user']}@{hidden['host']}>"
     try:
         pairs = email.utils.getaddresses([text])
     except Exception:  # noqa: BLE001
@@ -141,13 +143,24 @@ def _sender(value: object, flags: set[str]) -> tuple[str, str]:
     if not addr and not name:
         flags.add("no-sender")
     name = _clean_header(name).strip("'\" ")
-    addr = _clean_header(addr).lower()
+    addr = _clean_header(addr)
+    if not name and (bare := _BARE_FROM.fullmatch(addr)):  # LISTSERV: "Ann Smith ann.smith@example.org"
+        name, addr = bare["name"].strip("'\" "), bare["addr"]
+    addr = addr.lower()
     if not name and "@" not in addr and addr:
         name, addr = addr, ""
     # Pipermail archives write "user at example.org" to hide addresses.
     if not addr and " at " in name:
         addr, name = name.replace(" at ", "@"), ""
+    if "@" in name or " at " in name:  # the name is only the address again: "x@y.org" <x@y.org>
+        name = "" if name.replace(" at ", "@").strip("<>").lower() == addr else name
     return name, addr
+
+
+# Pipermail hides addresses: "user at example.org (Name)", the name sometimes with the address again.
+_PIPERMAIL_FROM = re.compile(r"(?P<user>[^\s@()<>]+) at (?P<host>[\w.-]+\.\w+) \((?P<name>[^()<>]*?)\s*(?:<[^<>]*>)?\)")
+# What getaddresses makes of a From line without angle brackets: the name and address run together.
+_BARE_FROM = re.compile(r"(?P<name>.*\S)\s+(?P<addr>[^\s@<>\"]+@[^\s@<>\"]+)")
 
 
 def _date(msg: Message, imported_at: datetime, flags: set[str]) -> datetime:

@@ -195,3 +195,23 @@ def test_dates_fall_back_to_received_then_import_time(tmp_path: Path) -> None:
     assert "date-from-received" in by_id["<d1@x>"].flags
     assert "no-date" in by_id["<d2@x>"].flags
     assert by_id["<d2@x>"].date.year >= 2025
+
+
+@pytest.mark.parametrize(("sender", "name", "address"), [
+    ("Ann Example <ann@example.org>", "Ann Example", "ann@example.org"),
+    # LISTSERV (3GPP): no angle brackets, the name and the address run together.
+    ("Thorsten Hertel thorsten.hertel@KEYSIGHT.COM", "Thorsten Hertel", "thorsten.hertel@keysight.com"),
+    ('"Rodriguez-Herrera, Alfonso" alfonso.rodriguez-herrera@spirent.com', "Rodriguez-Herrera, Alfonso",
+     "alfonso.rodriguez-herrera@spirent.com"),
+    # Pipermail hides addresses, and sometimes repeats them as the name.
+    ("oliphant at ee.byu.edu (Travis Oliphant)", "Travis Oliphant", "oliphant@ee.byu.edu"),
+    ("siopis at umich.edu (Christos Siopis <siopis@umich.edu>)", "Christos Siopis", "siopis@umich.edu"),
+    ("barnard at stat.harvard.edu (barnard at stat.harvard.edu)", "", "barnard@stat.harvard.edu"),
+    ('"qvc99@gmx.de" <qvc99@gmx.de>', "", "qvc99@gmx.de"),  # the name is only the address again
+])
+def test_the_sender_forms_real_lists_use(sender: str, name: str, address: str) -> None:
+    from bot.parse import parse_mail
+
+    mail = parse_mail(make_raw(1, sender=sender), "<1@test.example>", datetime.now(UTC), LimitSettings())
+    assert (mail.from_name, mail.from_addr) == (name, address)
+    assert mail.author == (name or address.split("@")[0])
