@@ -237,3 +237,12 @@ def test_threshold_on_a_pair_cosine_matches_sumy() -> None:
     for threshold in cosines[:: max(1, len(cosines) // 25)]:
         reference.threshold = fast.threshold = threshold
         assert _ranking(fast, document) == _ranking(reference, document)
+
+
+@pytest.mark.parametrize("dense_term", [0, 3, 10**9])
+def test_both_ways_of_summing_shared_terms_match_sumy(dense_term: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Terms held by many sentences add an outer product in place, the others go through bincount."""
+    from bot.summarize import lexrank
+
+    monkeypatch.setattr(lexrank, "DENSE_TERM", dense_term)
+    assert_equivalent(_document(_sentences(random.Random(31), 120)))

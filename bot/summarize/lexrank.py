@@ -42,6 +42,7 @@ THRESHOLD = 0.1  # sumy's defaults
 EPSILON = 0.1
 THRESHOLD_BAND = 1e-9
 PAIRS_PER_STEP = 1 << 20  # term-sharing pairs summed at once: bounds memory on huge threads
+DENSE_TERM = 256  # a term in more sentences than this adds its outer product in place (no index arrays)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,25 +116,30 @@ def _dot_products(weights: _TermWeights) -> FloatArray:
     frequency = np.bincount(weights.cols)
     frequency = frequency[frequency > 0]  # sentences per term, terms in column order
     first = np.cumsum(frequency) - frequency  # each term's first entry in `rows`
-    flat = np.zeros(count * count)
-    pairs_so_far = np.cumsum(frequency * frequency)
+    products = np.zeros((count, count))
+    for term in np.flatnonzero(frequency > DENSE_TERM).tolist():
+        holders = slice(int(first[term]), int(first[term] + frequency[term]))
+        products[np.ix_(rows[holders], rows[holders])] += np.outer(values[holders], values[holders])
+    light = np.flatnonzero(frequency <= DENSE_TERM)
+    pairs_so_far = np.cumsum(frequency[light] ** 2)
+    flat = products.reshape(-1)  # a view: the light terms add into the same matrix
     start = 0
-    while start < len(frequency):
+    while start < len(light):
         done = pairs_so_far[start - 1] if start else 0
         stop = max(start + 1, int(np.searchsorted(pairs_so_far, done + PAIRS_PER_STEP, side="right")))
-        flat += _term_pair_sums(rows, values, first[start:stop], frequency[start:stop], count)
+        flat += _term_pair_sums(rows, values, first[light[start:stop]], frequency[light[start:stop]], count)
         start = stop
-    return flat.reshape(count, count)
+    return products
 
 
 def _term_pair_sums(rows: IntArray, values: FloatArray, first: IntArray, frequency: IntArray,
                     count: int) -> FloatArray:
     """The flattened N x N sums over these terms' sentence pairs (entry i*N + j for sentences i and j)."""
+    term_start = np.repeat(first, frequency)  # for each of the terms' entries in `rows`: its term's first
+    entries = term_start + _counting(frequency)
     per_entry = np.repeat(frequency, frequency)  # each entry pairs with every entry of its term
-    left = np.repeat(np.arange(first[0], first[-1] + frequency[-1]), per_entry)
-    block_start = np.repeat(np.repeat(first, frequency), per_entry)
-    within = np.arange(len(left)) - np.repeat(np.cumsum(per_entry) - per_entry, per_entry)
-    right = block_start + within
+    left = np.repeat(entries, per_entry)
+    right = np.repeat(term_start, per_entry) + _counting(per_entry)
     sums = np.bincount(rows[left] * count + rows[right], weights=values[left] * values[right],
                        minlength=count * count)
     return sums.astype(np.float64, copy=False)  # float64 already: weights make bincount sum floats
@@ -176,6 +182,11 @@ def _row_stochastic(count: int, rows: IntArray, cols: IntArray) -> FloatArray:
     matrix = np.zeros((count, count))
     matrix[rows, cols] = 1.0 / degrees[rows]
     return matrix
+
+
+def _counting(sizes: IntArray) -> IntArray:
+    """0, 1, ..., n-1 for each n in `sizes`, concatenated."""
+    return np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
 
 
 def power_method(matrix: FloatArray, epsilon: float) -> FloatArray:
