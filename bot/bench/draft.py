@@ -49,7 +49,7 @@ def busy_period(plan: Plan, dataset: Dataset, key: str = "draft", label: str = "
         store.engine.dispose()
     anchor, anchor_cpu = sumy_alone(work)
     command = draft_command(config, start, end, str(plan.work / f"{key}.txt"))
-    run = best_run(command, plan.sizes.repeat)
+    run = best_run(command, plan.sizes.cheap_repeat)  # about a second a run: the best of five
     imports = cost_summary(import_times(command[len(data.digestbot()):]), COSTLY_IMPORTS)
     note = (f"{dataset.name}, {start:%Y-%m}: {work.messages} messages, {work.threads} threads, "
             f"{len(work.items)} items summarized, {work.sentences} sentences (largest item {work.largest}); "
