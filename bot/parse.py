@@ -196,8 +196,10 @@ def _body(msg: Message, limits: LimitSettings, flags: set[str]) -> tuple[str, tu
     html: str | None = None
     attachments: list[str] = []
     for part in _parts(msg, limits, flags):
-        filename = part.get_filename()
         disposition = str(part.get("Content-Disposition") or "").lower()
+        # A filename is a "filename" or "name" parameter: parse the parameters only when one can be there.
+        maybe_named = "name" in disposition or "name" in str(part.get("Content-Type") or "").lower()
+        filename = part.get_filename() if maybe_named else None
         ctype = part.get_content_type()
         if filename or disposition.startswith("attachment"):
             attachments.append(_clean_header(_decode(filename, flags)) or ctype)
