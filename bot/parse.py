@@ -134,7 +134,8 @@ def _to_text(data: bytes, charset: str | None, flags: set[str]) -> str:
 def _sender(value: object, flags: set[str]) -> tuple[str, str]:
     text = _decode(value, flags)
     if hidden := _PIPERMAIL_FROM.fullmatch(text.strip()):  # "user at example.org (Name)"
-        text = f"{hidden['name']} <{hidden['user']}@{hidden['host']}>"
+        quoted = hidden["name"].replace("\\", "\\\\").replace('"', '\\"')  # "Krishnaswami, Neel": one name
+        text = f'"{quoted}" <{hidden["user"]}@{hidden["host"]}>'
     try:
         pairs = email.utils.getaddresses([text])
     except Exception:  # noqa: BLE001

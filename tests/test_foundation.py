@@ -205,6 +205,9 @@ def test_dates_fall_back_to_received_then_import_time(tmp_path: Path) -> None:
      "alfonso.rodriguez-herrera@spirent.com"),
     # Pipermail hides addresses, and sometimes repeats them as the name.
     ("oliphant at ee.byu.edu (Travis Oliphant)", "Travis Oliphant", "oliphant@ee.byu.edu"),
+    ("neelk at cswcasa.com (Krishnaswami, Neel)", "Krishnaswami, Neel", "neelk@cswcasa.com"),
+    ("jose at example.org (=?utf-8?q?Jos=C3=A9_Mu=C3=B1oz?=)", "José Muñoz", "jose@example.org"),
+    ("tpitts at accentopto.com (Todd Alan Pitts, Ph.D.)", "Todd Alan Pitts, Ph.D.", "tpitts@accentopto.com"),
     ("siopis at umich.edu (Christos Siopis <siopis@umich.edu>)", "Christos Siopis", "siopis@umich.edu"),
     ("barnard at stat.harvard.edu (barnard at stat.harvard.edu)", "", "barnard@stat.harvard.edu"),
     ('"qvc99@gmx.de" <qvc99@gmx.de>', "", "qvc99@gmx.de"),  # the name is only the address again
