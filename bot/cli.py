@@ -47,6 +47,7 @@ def import_(ctx: Context, paths: tuple[Path, ...]) -> None:
     from bot.errors import SourceError
     from bot.ingest import ingest
     from bot.source import open_source
+    from bot.store_write import open_store_writer
 
     settings = ctx.settings
     sources = []
@@ -57,7 +58,8 @@ def import_(ctx: Context, paths: tuple[Path, ...]) -> None:
             raise ConfigError(str(exc)) from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    store = ctx.store()
+    # An SQLite file store is written through sqlite3, without SQLAlchemy's start-up; anything else: the Store.
+    store = open_store_writer(settings.store_url) or ctx.store()
     for path, source in sources:
         with progress(source.total_bytes, f"importing {path.name}") as bar:
             report = ingest(store, source, settings.limits, expected=None, on_progress=bar.update)

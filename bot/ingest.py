@@ -17,7 +17,7 @@ from itertools import islice
 from bot.model import Mail, RawMail
 from bot.parse import parse_mail
 from bot.settings import LimitSettings
-from bot.store import Store, attach_store, message_id_of, now
+from bot.store_write import RawStore, attach_writer, message_id_of, now
 
 BATCH = 400
 # Below this many messages a process pool costs more than it saves.
@@ -40,7 +40,7 @@ class IngestReport:
                 f"{self.parsed} parsed, {self.flagged} flagged")
 
 
-def ingest(store: Store, mails: Iterable[RawMail], limits: LimitSettings, *,
+def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
            expected: int | None = None, on_progress: Callable[[int], None] | None = None) -> IngestReport:
     """Store and parse every message from `mails`; returns the counts.
 
@@ -77,7 +77,7 @@ def _batches(mails: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
         yield batch
 
 
-def _save(store: Store, batches: Iterable[_Parsed], report: IngestReport) -> None:
+def _save(store: RawStore, batches: Iterable[_Parsed], report: IngestReport) -> None:
     for batch in batches:
         if batch.results:  # parsed in this process, or by a worker without access to the store
             store.save_parsed(batch.results)
@@ -144,12 +144,12 @@ class _Parsers:
             yield from (future.result() for future in self.pending.popleft())
 
 
-_worker_store: Store | None = None  # a parse worker's own connection to the store
+_worker_store: RawStore | None = None  # a parse worker's own connection to the store
 
 
 def _attach_worker(url: str | None) -> None:
     global _worker_store
-    _worker_store = attach_store(url) if url else None
+    _worker_store = attach_writer(url) if url else None
 
 
 def _parse_in_worker(jobs: list[Job], limits: LimitSettings, stamp: datetime) -> _Parsed:

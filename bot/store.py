@@ -7,12 +7,8 @@ version in `meta` and forward migrations applied on open.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +19,10 @@ from sqlalchemy import event
 from bot.errors import StoreError, sqlite_trouble
 from bot.model import Mail, RawMail
 from bot.store_read import MAIL_COLUMNS, SCHEMA_VERSION, mail_from_values
+from bot.store_write import Stored as Stored  # defined with the sqlite3 write path, imported from here too
+from bot.store_write import create_private, message_row, parsed_row, sqlite_pragmas
+from bot.store_write import message_id_of as message_id_of
+from bot.store_write import now as now
 
 metadata = sa.MetaData()
 
@@ -133,38 +133,6 @@ MIGRATIONS: list[Any] = [
     lambda conn: state_index.create(conn, checkfirst=True),  # 2: ix_messages_state
 ]
 
-_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-_ANGLE_ID = re.compile(rb"<([^<>\s]{1,900})>")
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def message_id_of(raw: bytes) -> str:
-    """The Message-ID from the header block, or a stable one from the bytes' hash."""
-    head_end = raw.find(b"\n\n")
-    head_end2 = raw.find(b"\r\n\r\n")
-    ends = [e for e in (head_end, head_end2) if e >= 0]
-    head = raw[: min(ends)] if ends else raw[:65536]
-    match = _MESSAGE_ID.search(head)
-    if match:
-        angle = _ANGLE_ID.search(match.group(1))
-        value = angle.group(1) if angle else match.group(1).strip()
-        if value and len(value) < 900 and b" " not in value:
-            return "<" + value.decode("ascii", "replace") + ">"
-    return f"<sha256-{hashlib.sha256(raw).hexdigest()[:40]}@digestbot.invalid>"
-
-
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """The outcome of storing one raw message."""
-
-    pk: int
-    message_id: str
-    new: bool
-    raw: bytes
-
 
 class Store:
     """Access to the database; one per process, passed down from the CLI."""
@@ -209,11 +177,7 @@ class Store:
         if not fresh:
             return []
         stamp = now()
-        rows = [
-            {"message_id": mid, "sha256": hashlib.sha256(mail.raw).hexdigest(), "size": len(mail.raw),
-             "origin": mail.origin, "imported_at": stamp, "state": "new", "flags": ""}
-            for mid, mail in fresh
-        ]
+        rows = [message_row(mid, mail, stamp) for mid, mail in fresh]
         if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
             query = messages.insert().returning(messages.c.id, sort_by_parameter_order=True)
             pks = list(conn.execute(query, rows).scalars())
@@ -246,16 +210,7 @@ class Store:
             return list(conn.scalars(sa.select(messages.c.id).where(messages.c.state == "new").order_by(messages.c.id)))
 
     def save_parsed(self, parsed: Iterable[tuple[int, Mail]]) -> None:
-        rows = [
-            {
-                "pk": pk, "state": "flagged" if mail.flags else "parsed", "flags": " ".join(sorted(mail.flags)),
-                "date": mail.date.astimezone(UTC), "subject": mail.subject, "from_name": mail.from_name,
-                "from_addr": mail.from_addr,
-                "in_reply_to": mail.in_reply_to, "refs": " ".join(mail.references), "body": mail.body,
-                "attachments": json.dumps(list(mail.attachments)),
-            }
-            for pk, mail in parsed
-        ]
+        rows = [parsed_row(pk, mail) for pk, mail in parsed]
         if not rows:
             return
         query = messages.update().where(messages.c.id == sa.bindparam("pk")).values(
@@ -339,10 +294,7 @@ def attach_store(url: str) -> Store:
 
 def _engine(url: str) -> sa.Engine:
     if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # The store holds private mail: owner-only, before SQLite creates it.
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        create_private(Path(url.removeprefix("sqlite:///")))
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -358,19 +310,7 @@ def _sqlite_trouble(where: str, context: sa.engine.ExceptionContext) -> None:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    old_umask = os.umask(0o077)  # the -wal and -shm files are private too
-    try:
-        cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoint the WAL into the database every ~40 MB, not every 4 MB (SQLite's default): each
-        # checkpoint fsyncs, and an import of raw mail would otherwise spend a third of its writing there.
-        cursor.execute("PRAGMA wal_autocheckpoint=10000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.close()
-    finally:
-        os.umask(old_umask)
+    sqlite_pragmas(dbapi_conn)
 
 
 def _migrate(engine: sa.Engine) -> None:

@@ -1,0 +1,107 @@
+"""The import's sqlite3 write path (bot/store_write.py) writes what the Store writes, to the same schema."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.ingest import ingest
+from bot.model import RawMail
+from bot.settings import LimitSettings
+from bot.store import metadata, open_store
+from bot.store_write import SCHEMA_SQL, SqliteStoreWriter, open_store_writer
+from tests.mailfactory import make_raw
+
+HOSTILE = [b"no headers at all", b"Subject: =?bogus?Q?x?=\n\nbody\n", b"From: a@b.c\nDate: never\n\n\xff\xfe\n"]
+
+
+def _schema(db: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid").fetchall()
+
+
+def _rows(db: Path) -> list[tuple[object, ...]]:
+    """Every messages and message_raw row, but the import time (the date of undated mail too)."""
+    with sqlite3.connect(db) as conn:
+        names = [row[1] for row in conn.execute("PRAGMA table_info(messages)") if row[1] != "imported_at"]
+        names[names.index("date")] = "CASE WHEN flags LIKE '%no-date%' THEN length(date) ELSE date END"
+        messages = conn.execute(f"SELECT {', '.join(names)} FROM messages ORDER BY id").fetchall()
+        raw = conn.execute("SELECT message_pk, raw FROM message_raw ORDER BY message_pk").fetchall()
+    return [*messages, *raw]
+
+
+def test_a_new_store_has_the_schema_sqlalchemy_creates(tmp_path: Path) -> None:
+    open_store(f"sqlite:///{tmp_path / 'a.sqlite3'}").engine.dispose()
+    writer = open_store_writer(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    assert writer is not None
+    writer.close()
+
+    # The same statements (SQLAlchemy's order of a table's indexes varies from run to run).
+    assert sorted(_schema(tmp_path / "b.sqlite3")) == sorted(_schema(tmp_path / "a.sqlite3"))
+    assert sorted(sql for _, _, sql in _schema(tmp_path / "a.sqlite3")) == sorted(SCHEMA_SQL)
+    assert len(SCHEMA_SQL) == len(metadata.tables) + sum(len(t.indexes) for t in metadata.tables.values())
+    store = open_store(f"sqlite:///{tmp_path / 'b.sqlite3'}")  # current: opened as it is
+    assert store.counts()["messages"] == 0
+    store.engine.dispose()
+    assert (tmp_path / "b.sqlite3").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("workers", [False, True])
+def test_both_paths_store_and_parse_the_same_rows(tmp_path: Path, workers: bool) -> None:
+    raws = [make_raw(n) for n in range(900 if workers else 40)] + HOSTILE
+    mails = [RawMail(raw, f"t#{i}") for i, raw in enumerate(raws)]
+    mails.append(mails[3])  # a duplicate
+    expected = None if workers else len(mails)
+    store = open_store(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    writer = open_store_writer(f"sqlite:///{tmp_path / 'b.sqlite3'}")
+    assert writer is not None
+
+    one = ingest(store, mails, LimitSettings(), expected=expected)
+    other = ingest(writer, mails, LimitSettings(), expected=expected)
+
+    assert one == other and one.flagged >= 1 and one.duplicates == 1
+    store.engine.dispose()
+    writer.close()
+    assert _rows(tmp_path / "b.sqlite3") == _rows(tmp_path / "a.sqlite3")
+    with sqlite3.connect(tmp_path / "a.sqlite3") as a, sqlite3.connect(tmp_path / "b.sqlite3") as b:
+        stamps = [conn.execute("SELECT imported_at, typeof(imported_at) FROM messages LIMIT 1").fetchone()
+                  for conn in (a, b)]
+    assert len(stamps[0][0]) == len(stamps[1][0]) and stamps[0][1] == stamps[1][1] == "text"
+
+
+def test_what_the_writer_stores_the_store_reads_and_finishes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.sqlite3'}"
+    writer = open_store_writer(url)
+    assert writer is not None
+    stored = writer.add_raw([RawMail(make_raw(n), "t") for n in range(5)])  # as if killed before parsing
+    writer.close()
+    store = open_store(url)
+    assert store.unparsed() == [s.pk for s in stored]
+
+    report = ingest(store, [], LimitSettings())
+
+    assert report.parsed == 5 and store.counts()["parsed"] == 5
+    store.engine.dispose()
+
+
+def test_stores_the_writer_does_not_open(tmp_path: Path) -> None:
+    assert open_store_writer("sqlite://") is None
+    assert open_store_writer("sqlite:///:memory:") is None
+    assert open_store_writer("postgresql://u@localhost/x") is None
+    older = tmp_path / "old.sqlite3"
+    open_store(f"sqlite:///{older}").engine.dispose()
+    with sqlite3.connect(older) as conn:
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    assert open_store_writer(f"sqlite:///{older}") is None  # to migrate: the Store's job
+    half = tmp_path / "half.sqlite3"
+    engine = sa.create_engine(f"sqlite:///{half}")
+    with engine.begin() as conn:
+        metadata.sorted_tables[0].create(conn)
+    engine.dispose()
+    assert open_store_writer(f"sqlite:///{half}") is None  # left half-created: the Store finishes it
+    store = open_store(f"sqlite:///{half}")
+    store.engine.dispose()
+    assert isinstance(open_store_writer(f"sqlite:///{half}"), SqliteStoreWriter)
