@@ -13,6 +13,7 @@ from __future__ import annotations
 import email
 import email.header
 import email.utils
+import functools
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -133,6 +134,14 @@ def _to_text(data: bytes, charset: str | None, flags: set[str]) -> str:
 
 def _sender(value: object, flags: set[str]) -> tuple[str, str]:
     text = _decode(value, flags)
+    name, addr, found = (_known_sender if len(text) <= _CACHED_SENDER else _sender_of)(text)
+    if not found:
+        flags.add("no-sender")
+    return name, addr
+
+
+def _sender_of(text: str) -> tuple[str, str, bool]:
+    """The name and address in a decoded From header, and whether there was either."""
     if hidden := _PIPERMAIL_FROM.fullmatch(text.strip()):  # "user at example.org (Name)"
         quoted = hidden["name"].replace("\\", "\\\\").replace('"', '\\"')  # "Krishnaswami, Neel": one name
         text = f'"{quoted}" <{hidden["user"]}@{hidden["host"]}>'
@@ -141,8 +150,7 @@ def _sender(value: object, flags: set[str]) -> tuple[str, str]:
     except Exception:  # noqa: BLE001
         pairs = []
     name, addr = pairs[0] if pairs else ("", "")
-    if not addr and not name:
-        flags.add("no-sender")
+    found = bool(addr or name)
     name = _clean_header(name).strip("'\" ")
     addr = _clean_header(addr)
     if not name and (bare := _BARE_FROM.fullmatch(addr)):  # LISTSERV: "Ann Smith ann.smith@example.org"
@@ -155,8 +163,13 @@ def _sender(value: object, flags: set[str]) -> tuple[str, str]:
         addr, name = name.replace(" at ", "@"), ""
     if "@" in name or " at " in name:  # the name is only the address again: "x@y.org" <x@y.org>
         name = "" if name.replace(" at ", "@").strip("<>").lower() == addr else name
-    return name, addr
+    return name, addr, found
 
+
+# A list's mail comes from far fewer people than it has messages: getaddresses once a sender (a short From
+# line: a hostile one costs no memory here).
+_known_sender = functools.lru_cache(maxsize=4096)(_sender_of)
+_CACHED_SENDER = 200
 
 # Pipermail hides addresses: "user at example.org (Name)", the name sometimes with the address again.
 _PIPERMAIL_FROM = re.compile(r"(?P<user>[^\s@()<>]+) at (?P<host>[\w.-]+\.\w+) \((?P<name>[^()<>]*?)\s*(?:<[^<>]*>)?\)")
