@@ -74,3 +74,9 @@ def sqlite_trouble(exc: BaseException, where: str) -> StoreError | None:
     if hint is None:
         return None
     return StoreError(f"store {where}: {str(exc).splitlines()[0] if str(exc) else 'error'}; {hint}")
+
+
+def sqlite_file_error(exc: BaseException, path: object) -> StoreError:
+    """A failure of a SQLite file store read or written without SQLAlchemy, named by its URL as the Store names it."""
+    where = f"sqlite:///{path}"
+    return sqlite_trouble(exc, where) or StoreError(f"store {where}: {exc}")

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from bot.errors import StoreError, sqlite_trouble
+from bot.errors import StoreError, sqlite_file_error
 from bot.model import Mail
 from bot.syncstate import sqlite_path
 
@@ -116,4 +116,4 @@ class SqliteMailReader:
             raise self._trouble(exc) from None
 
     def _trouble(self, exc: sqlite3.Error) -> StoreError:
-        return sqlite_trouble(exc, str(self.path)) or StoreError(f"store {self.path}: {exc}")
+        return sqlite_file_error(exc, self.path)

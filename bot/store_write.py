@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from bot.errors import StoreError, sqlite_trouble
+from bot.errors import sqlite_file_error
 from bot.model import Mail, RawMail
 from bot.store_read import SCHEMA_VERSION
 from bot.syncstate import sqlite_path
@@ -300,7 +300,7 @@ class SqliteStoreWriter:
         try:
             return work()
         except sqlite3.Error as exc:
-            raise sqlite_trouble(exc, str(self.path)) or StoreError(f"store {self.path}: {exc}") from None
+            raise sqlite_file_error(exc, self.path) from None
 
 
 class _Transaction:

@@ -158,7 +158,7 @@ class SqliteSyncState:
         try:
             conn.execute(sql + updates, (folder, *row.values()))
         except sqlite3.Error as exc:  # a full disk, say: one clear line, as the Store gives
-            trouble = sqlite_trouble(exc, str(self.path))
+            trouble = sqlite_trouble(exc, f"sqlite:///{self.path}")
             if trouble is None:
                 raise
             raise trouble from None
