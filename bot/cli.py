@@ -84,7 +84,7 @@ def draft(ctx: Context, week_of: Any, since: Any, until: Any, fmt: str, output: 
     start, end = period_for(settings, week_of=week_of, since=since, until=until)
     title_date = week_of.date() if week_of else None
     digest = build_digest(ctx.store() if save or notify else ctx.mail_reader(), settings, start, end,
-                          title_date=title_date)
+                          title_date=title_date, parallel=True)
     if save or notify:
         cli_review.store_draft(ctx, digest, notify=notify, fmt=fmt, output=output)
         return

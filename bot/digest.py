@@ -6,17 +6,21 @@ store -> clean -> thread -> group -> summarize -> a `Digest` for render.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.clean import CleanBody, clean_body
 from bot.errors import ConfigError
 from bot.group import AOB, compile_rules, effective_rules, make_items, section_of
 from bot.model import Digest, Item, Mail, Section, Thread
-from bot.render import RenderOptions
 from bot.settings import Settings
 from bot.store_read import MailReader
 from bot.thread import build_threads
+
+if TYPE_CHECKING:
+    from bot.render import RenderOptions
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -44,15 +48,19 @@ def _at_midnight(day: date, zone: ZoneInfo) -> datetime:
 
 
 def build_digest(store: MailReader, settings: Settings, start: datetime, end: datetime,
-                 *, title_date: date | None = None) -> Digest:
-    """Everything the renderer needs for the period [start, end)."""
+                 *, title_date: date | None = None, parallel: bool = False) -> Digest:
+    """Everything the renderer needs for the period [start, end).
+
+    `parallel` lets a forked child summarize part of the items (same digest, sooner); only
+    for a process that is single-threaded, such as one command (`fork_map` checks).
+    """
     mails = store.mails_between(start, end)
     context = _context_mails(store, mails)
     threads = build_threads([*context, *mails], frozenset(m.message_id for m in context))
     threads = [t for t in threads if t.new_mails]
     cleaned = {m.message_id: clean_body(m.body) for t in threads for m in t.mails}
     items = make_items(threads, cleaned)
-    items = [_summarize(item, cleaned, settings) for item in items]
+    items = _summarize_all(items, cleaned, settings, parallel)
     sections = _sections(items, settings)
     writers = _writers(threads)
     participants = _attendees(writers, settings)
@@ -77,16 +85,49 @@ def _context_mails(store: MailReader, mails: Sequence[Mail]) -> list[Mail]:
     return store.mails_by_ids(wanted) if wanted else []
 
 
-def _summarize(item: Item, cleaned: dict[str, CleanBody], settings: Settings) -> Item:
-    """Summarize the item's new messages; continued threads' older ones are context only."""
-    from dataclasses import replace
+def _summarize_all(items: Sequence[Item], cleaned: dict[str, CleanBody], settings: Settings,
+                   parallel: bool) -> list[Item]:
+    def summarized(item: Item) -> dict[str, Any]:
+        return _summary_fields(item, cleaned, settings)
 
+    if parallel:
+        from bot.parallel import fork_map
+
+        costs = [_summary_cost(item, cleaned) for item in items]
+        # While the child finishes, this process loads the renderer it needs next.
+        fields = fork_map(summarized, items, costs, min_cost=FORK_MIN_COST, while_waiting=_load_renderer)
+    else:
+        fields = [summarized(item) for item in items]
+    return [replace(item, **changed) for item, changed in zip(items, fields, strict=True)]
+
+
+def _load_renderer() -> None:
+    import bot.render  # noqa: F401 - imported for its cost, paid here instead of after the summaries
+
+
+# A fork and the trip back cost a few milliseconds: below about this many sentences' work, one process is quicker.
+FORK_MIN_COST = 300.0
+_CHARS_PER_SENTENCE = 80
+_QUADRATIC_FROM = 1200  # LexRank's pairwise work matches the per-sentence work at about this many sentences
+
+
+def _summary_cost(item: Item, cleaned: dict[str, CleanBody]) -> float:
+    """A rough cost of summarizing `item`, in sentences' worth of work: per sentence, plus pairwise."""
+    if item.note:
+        return 0.0
+    chars = sum(len(cleaned[m.message_id].text) for t in item.threads for m in t.new_mails)
+    sentences = chars / _CHARS_PER_SENTENCE
+    return sentences + sentences * sentences / _QUADRATIC_FROM
+
+
+def _summary_fields(item: Item, cleaned: dict[str, CleanBody], settings: Settings) -> dict[str, Any]:
+    """Summarize the item's new messages (context only: continued threads' older ones): the fields to set."""
     from bot.items import as_sentence, item_budget, take_actions, votes, without_vote
     from bot.summarize import Utterance, summarize_thread
 
     continued = any(t.context_ids for t in item.threads)
     if item.note:  # a patch series or pull request is one line, not a summary
-        return replace(item, continued=continued)
+        return {"continued": continued}
     mails = _discussion_order(item.threads)
     utterances: list[Utterance] = []
     actions: list[str] = []
@@ -100,8 +141,8 @@ def _summarize(item: Item, cleaned: dict[str, CleanBody], settings: Settings) ->
     words = item_budget(settings.digest.summary_words, item)
     summary = summarize_thread(utterances, words=words, strategy=settings.digest.strategy)
     summary = [replace(s, text=as_sentence(s.text)) for s in summary]
-    return replace(item, summary=tuple(summary), continued=continued, actions=tuple(actions),
-                   note=votes(mails, cleaned))
+    return {"summary": tuple(summary), "continued": continued, "actions": tuple(actions),
+            "note": votes(mails, cleaned)}
 
 
 def _discussion_order(threads: Sequence[Thread]) -> list[Mail]:
@@ -168,6 +209,8 @@ def next_call(settings: Settings, after: datetime) -> datetime | None:
 
 
 def render_options(settings: Settings) -> RenderOptions:
+    from bot.render import RenderOptions
+
     return RenderOptions(
         archive_url=settings.list.archive_url,
         from_address=settings.smtp.from_address or f"digestbot@{_domain(settings.list.address)}",

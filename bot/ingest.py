@@ -20,6 +20,7 @@ from bot.settings import LimitSettings
 from bot.store_write import RawStore, attach_writer, message_id_of, now
 
 BATCH = 400
+FIRST_BATCH = 100  # the workers start on this while the next batch is read
 # Below this many messages a process pool costs more than it saves.
 POOL_THRESHOLD = 800
 SMALL_BATCH = 50  # parsed in this process even with a pool
@@ -72,7 +73,11 @@ def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
 
 
 def _batches(mails: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
+    """A short first batch, so parsing starts soon, then batches of `size`."""
     iterator = iter(mails)
+    first = list(islice(iterator, min(FIRST_BATCH, size)))
+    if first:
+        yield first
     while batch := list(islice(iterator, size)):
         yield batch
 
@@ -111,6 +116,7 @@ class _Parsers:
         self.pool: Executor | None = None
         if workers > 1:
             self.pool = ProcessPoolExecutor(workers, initializer=_attach_worker, initargs=(store_url,))
+            self.pool.submit(int)  # the first submit forks every worker: now, while the first batch is read
         self.workers = workers
         self.pending: deque[list[Future[_Parsed]]] = deque()
 

@@ -1,0 +1,151 @@
+"""fork_map: a plain loop's results, in order, whether a forked child helps, fails or is not allowed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.parallel import balanced_halves, can_fork, fork_map
+
+PARENT = os.getpid()
+
+
+def with_pid(x: int) -> tuple[int, int]:
+    return x * x, os.getpid()
+
+
+def no_children_left() -> bool:
+    """True when this process has no child, running or unreaped."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0, 1000), min_size=2, max_size=30))
+def test_results_are_a_plain_loops_in_order_and_part_comes_from_a_child(costs: list[float]) -> None:
+    inputs = list(range(len(costs)))
+    results = fork_map(with_pid, inputs, costs)
+
+    assert [value for value, _ in results] == [x * x for x in inputs]
+    assert can_fork(), f"a test left threads running: {threading.enumerate()}"
+    pids = {pid for _, pid in results}
+    assert PARENT in pids and len(pids) == 2, "this process and one forked child each did a share"
+    assert no_children_left()
+
+
+@given(st.lists(st.floats(0, 1e6, allow_nan=False), max_size=60))
+def test_halves_split_every_index_once_and_are_balanced(costs: list[float]) -> None:
+    mine, theirs = balanced_halves(costs)
+
+    assert sorted(mine + theirs) == list(range(len(costs)))
+    if len(costs) >= 2:
+        assert mine and theirs
+    gap = abs(sum(costs[i] for i in mine) - sum(costs[i] for i in theirs))
+    assert gap <= max(costs, default=0) + 1e-6  # greedy on sorted costs: off by at most the largest
+
+
+def test_a_small_or_single_input_stays_in_this_process() -> None:
+    assert fork_map(with_pid, [3], [100]) == [(9, PARENT)]
+    assert fork_map(with_pid, [1, 2, 3], [1, 1, 1], min_cost=10) == [(1, PARENT), (4, PARENT), (9, PARENT)]
+
+
+def test_no_fork_while_another_thread_runs() -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not can_fork()
+        assert {pid for _, pid in fork_map(with_pid, list(range(6)), [5.0] * 6)} == {PARENT}
+    finally:
+        stop.set()
+        other.join()
+
+
+def fails_in_a_child(how: str) -> Callable[[int], tuple[int, int]]:
+    def work(x: int) -> tuple[int, int]:
+        if os.getpid() != PARENT:
+            if how == "raises":
+                raise RuntimeError("boom")
+            if how == "killed":
+                os.kill(os.getpid(), signal.SIGKILL)
+            if how == "exits":
+                os._exit(0)  # ends without sending anything
+        return with_pid(x)
+
+    return work
+
+
+@pytest.mark.parametrize("how", ["raises", "killed", "exits"])
+def test_a_failed_child_share_is_computed_here(how: str) -> None:
+    work = fails_in_a_child(how)
+    results = fork_map(work, list(range(8)), [1.0] * 8)
+
+    assert results == [(x * x, PARENT) for x in range(8)]
+    assert no_children_left()
+
+
+def test_a_failure_here_ends_the_child_and_is_raised(tmp_path: Path) -> None:
+    started = tmp_path / "child-started"
+
+    def work(x: int) -> int:
+        if os.getpid() == PARENT:
+            raise KeyError(x)
+        started.touch()
+        threading.Event().wait(30)  # a child still busy when the parent gives up
+        return x
+
+    with pytest.raises(KeyError):
+        fork_map(work, list(range(4)), [1.0] * 4)
+    assert no_children_left()
+
+
+def test_while_waiting_runs_here_once_after_this_share() -> None:
+    calls: list[int] = []
+    fork_map(with_pid, list(range(4)), [1.0] * 4, while_waiting=lambda: calls.append(os.getpid()))
+    assert calls == [PARENT]
+
+
+# --- end to end: `digestbot draft` summarizes in two processes, and drafts what one process drafts --------
+
+
+def test_a_busy_month_drafted_in_two_processes_is_the_one_process_draft(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from bot.bench.traffic import generate
+    from bot.digest import build_digest, render_options
+    from bot.render import render
+    from bot.settings import load_settings
+    from bot.store import open_store
+
+    mbox = tmp_path / "list.mbox"
+    start, end = generate(mbox, messages=700, seed=5).busiest_month()
+    config = tmp_path / "c.toml"
+    config.write_text(f'[list]\nname = "driftwood-devel"\ntimezone = "UTC"\n\n[store]\npath = "{tmp_path / "s.db"}"\n'
+                      '\n[digest]\nchair = "Maya Okafor"\n')
+    command = [sys.executable, "-m", "bot.cli", "-c", str(config)]
+    subprocess.run([*command, "import", str(mbox)], check=True, capture_output=True)
+
+    output = tmp_path / "draft.txt"
+    drafted = subprocess.run([*command, "-v", "draft", "--since", f"{start:%Y-%m-%d}", "--until", f"{end:%Y-%m-%d}",
+                              "-o", str(output)], check=True, capture_output=True, text=True)
+
+    assert "inputs go to forked worker" in drafted.stderr, "the draft was big enough to use both cores"
+    settings = load_settings(str(config))
+    store = open_store(settings.store_url)
+    try:
+        alone = build_digest(store, settings, start, end)  # one process, the plain loop
+    finally:
+        store.engine.dispose()
+    assert sum(len(section.items) for section in alone.sections) >= 5
+    assert output.read_text() == render(alone, "text", render_options(settings))
