@@ -1,14 +1,17 @@
-"""Map a function over a list on two cores, with a forked child doing part of it.
+"""Map a function over a list on two cores, with a forked child taking part of it.
 
 A draft spends most of its time summarizing items, one after another, while
 the machine's second core is idle. A forked child inherits everything already
-in memory (the cleaned mail, the loaded models), so it needs nothing sent to
-it: it computes its share and sends back only the results, pickled through a
-pipe. The parent computes the rest meanwhile.
+in memory (the cleaned mail, the loaded modules), so nothing is sent to it but
+which inputs to take: both processes take the next index, costliest first,
+from one pipe filled before the fork (a 4-byte read from a pipe is atomic),
+so whichever is free takes the next input and neither waits long for the
+other. The child sends back only its results, pickled.
 
 The results are the same as a plain loop's, in the same order. Where forking
-is unsafe or unavailable (other threads running, no `os.fork`) or a child
-fails in any way, the parent computes everything itself: never a lost result.
+is unsafe or unavailable (other threads running, one core, no `os.fork`), or
+a child fails in any way, this process computes what is missing itself: never
+a lost result.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ import logging
 import os
 import pickle
 import signal
+import struct
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
+_TOKEN = struct.Struct("=I")  # one index in the queue
+_QUEUE_BYTES = 65536  # Linux's default pipe capacity: the whole queue is written before the fork
 
 
 def can_fork() -> bool:
@@ -35,46 +41,56 @@ def can_fork() -> bool:
 
 def fork_map(work: Callable[[T], R], inputs: Sequence[T], costs: Sequence[float], *, min_cost: float = 0,
              while_waiting: Callable[[], object] | None = None) -> list[R]:
-    """`[work(x) for x in inputs]`, the inputs split by `costs` between this process and a forked child.
+    """`[work(x) for x in inputs]`, shared with a forked child, costliest input (by `costs`) first.
 
     Runs in this process alone when the total cost is below `min_cost` (a fork
     costs a few milliseconds) or when forking is unsafe. `while_waiting` runs
-    here once this process has done its share, if a child is still at work.
+    here once no input is left to take, while the child may still be at work.
     """
-    if len(inputs) < 2 or sum(costs) < min_cost or not can_fork():
+    if len(inputs) < 2 or len(inputs) * _TOKEN.size > _QUEUE_BYTES or sum(costs) < min_cost or not can_fork():
         return [work(x) for x in inputs]
-    mine, theirs = balanced_halves(costs)
-    child = _Child(work, [inputs[i] for i in theirs])
-    log.debug("%d of %d inputs go to forked worker %d", len(theirs), len(inputs), child.pid)
+    queue = _Queue(sorted(range(len(inputs)), key=lambda i: -costs[i]))
+    child = _Child(lambda: [(i, work(inputs[i])) for i in queue.take()])
+    log.debug("%d inputs shared with forked worker %d", len(inputs), child.pid)
+    results: dict[int, R] = {}
     try:
-        results: dict[int, R] = {i: work(inputs[i]) for i in mine}
+        results.update((i, work(inputs[i])) for i in queue.take())
         if while_waiting is not None:
             while_waiting()
     except BaseException:
         child.stop()
         raise
+    finally:
+        queue.close()
     received = child.results()
-    if received is None:  # the child failed: its share is done here
-        received = [work(inputs[i]) for i in theirs]
-    results.update(zip(theirs, received, strict=True))
-    return [results[i] for i in range(len(inputs))]
+    if received is None:
+        log.debug("forked worker %d failed; what it took is computed here", child.pid)
+    results.update(received or [])
+    return [results[i] if i in results else work(inputs[i]) for i in range(len(inputs))]
 
 
-def balanced_halves(costs: Sequence[float]) -> tuple[list[int], list[int]]:
-    """Indexes split in two of about equal cost: costliest first, each to the lighter side (on a tie, the shorter)."""
-    sides: tuple[list[int], list[int]] = ([], [])
-    totals = [0.0, 0.0]
-    for index in sorted(range(len(costs)), key=lambda i: -costs[i]):
-        lighter = 0 if (totals[0], len(sides[0])) <= (totals[1], len(sides[1])) else 1
-        sides[lighter].append(index)
-        totals[lighter] += costs[index]
-    return sorted(sides[0]), sorted(sides[1])
+class _Queue:
+    """Indexes in a pipe, written before the fork; each process reads one at a time until none is left."""
+
+    def __init__(self, order: list[int]) -> None:
+        self.read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, b"".join(_TOKEN.pack(i) for i in order))
+        finally:
+            os.close(write_end)  # so a read past the last index is the end of the file, not a wait
+
+    def take(self) -> Iterator[int]:
+        while token := os.read(self.read_end, _TOKEN.size):
+            yield _TOKEN.unpack(token)[0]
+
+    def close(self) -> None:
+        os.close(self.read_end)
 
 
 class _Child:
-    """A forked child computing `share`, its results read back through a pipe."""
+    """A forked child running `work`, its result read back through a pipe."""
 
-    def __init__(self, work: Callable[[T], R], share: list[T]) -> None:
+    def __init__(self, work: Callable[[], list[Any]]) -> None:
         read_end, write_end = os.pipe()
         self.pid = os.fork()
         if self.pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
@@ -82,7 +98,7 @@ class _Child:
             try:
                 os.close(read_end)
                 with open(write_end, "wb") as pipe:
-                    pickle.dump([work(x) for x in share], pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump(work(), pipe, protocol=pickle.HIGHEST_PROTOCOL)
                 status = 0
             finally:
                 os._exit(status)
@@ -98,14 +114,13 @@ class _Child:
         except BaseException:
             self.stop()
             raise
-        if status == 0 and data:
-            received: list[Any] = pickle.loads(data)
-            return received
-        log.debug("forked worker %d ended with status %d; its share is computed here", self.pid, status)
-        return None
+        if status != 0 or not data:
+            return None
+        received: list[Any] = pickle.loads(data)
+        return received
 
     def stop(self) -> None:
-        """End a child we no longer wait for (the parent failed or was interrupted)."""
+        """End a child we no longer wait for (this process failed or was interrupted)."""
         self.pipe.close()
         with contextlib.suppress(ProcessLookupError, ChildProcessError):
             os.kill(self.pid, signal.SIGKILL)
