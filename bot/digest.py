@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
+# A fork and the trip back cost a few milliseconds: below about this much work, one process is quicker.
+FORK_MIN_CHARS = 100_000  # of mail to clean
+FORK_MIN_COST = 300.0  # sentences' worth of summarizing (see _summary_cost)
+_CHARS_PER_SENTENCE = 80
+_QUADRATIC_FROM = 1200  # LexRank's pairwise work matches the per-sentence work at about this many sentences
+
 
 def period_for(settings: Settings, *, week_of: datetime | None, since: datetime | None,
                until: datetime | None) -> tuple[datetime, datetime]:
@@ -51,14 +57,14 @@ def build_digest(store: MailReader, settings: Settings, start: datetime, end: da
                  *, title_date: date | None = None, parallel: bool = False) -> Digest:
     """Everything the renderer needs for the period [start, end).
 
-    `parallel` lets a forked child summarize part of the items (same digest, sooner); only
-    for a process that is single-threaded, such as one command (`fork_map` checks).
+    `parallel` lets a forked child clean and summarize part of the mail (the same digest,
+    sooner); for a single-threaded process, such as one command (`fork_map` checks).
     """
     mails = store.mails_between(start, end)
     context = _context_mails(store, mails)
     threads = build_threads([*context, *mails], frozenset(m.message_id for m in context))
     threads = [t for t in threads if t.new_mails]
-    cleaned = {m.message_id: clean_body(m.body) for t in threads for m in t.mails}
+    cleaned = _clean_all([m for t in threads for m in t.mails], parallel)
     items = make_items(threads, cleaned)
     items = _summarize_all(items, cleaned, settings, parallel)
     sections = _sections(items, settings)
@@ -85,6 +91,17 @@ def _context_mails(store: MailReader, mails: Sequence[Mail]) -> list[Mail]:
     return store.mails_by_ids(wanted) if wanted else []
 
 
+def _clean_all(mails: Sequence[Mail], parallel: bool) -> dict[str, CleanBody]:
+    bodies = [m.body for m in mails]
+    if parallel:
+        from bot.parallel import fork_map
+
+        cleaned = fork_map(clean_body, bodies, [len(body) for body in bodies], min_cost=FORK_MIN_CHARS)
+    else:
+        cleaned = [clean_body(body) for body in bodies]
+    return {m.message_id: body for m, body in zip(mails, cleaned, strict=True)}
+
+
 def _summarize_all(items: Sequence[Item], cleaned: dict[str, CleanBody], settings: Settings,
                    parallel: bool) -> list[Item]:
     def summarized(item: Item) -> dict[str, Any]:
@@ -103,12 +120,6 @@ def _summarize_all(items: Sequence[Item], cleaned: dict[str, CleanBody], setting
 
 def _load_renderer() -> None:
     import bot.render  # noqa: F401 - imported for its cost, paid here instead of after the summaries
-
-
-# A fork and the trip back cost a few milliseconds: below about this many sentences' work, one process is quicker.
-FORK_MIN_COST = 300.0
-_CHARS_PER_SENTENCE = 80
-_QUADRATIC_FROM = 1200  # LexRank's pairwise work matches the per-sentence work at about this many sentences
 
 
 def _summary_cost(item: Item, cleaned: dict[str, CleanBody]) -> float:
