@@ -89,7 +89,7 @@ def _against_mbsync(plan: Plan, server: Any, dataset: data.Dataset, mbsync: str)
     (folder / "maildir").mkdir(exist_ok=True)
     mbsync_argv = [mbsync, "-q", "-c", str(rc), "bench"]
     poll_argv = [*data.digestbot(), "-q", "-c", str(config), "poll"]
-    mbsync_first, poll_first = run_command(mbsync_argv), run_command(poll_argv)
+    mbsync_first, poll_first = run_command(mbsync_argv), run_command(poll_argv, sample_tree=True)
     repeat = plan.sizes.cheap_repeat
     again = (min(run_command(mbsync_argv).seconds for _ in range(repeat)),
              min(run_command(poll_argv).seconds for _ in range(repeat)))

@@ -32,14 +32,15 @@ _LIMITS = LimitSettings()
 _REPORT = re.compile(r"(\d+) read, (\d+) new, (\d+) already stored, (\d+) parsed, (\d+) flagged")
 
 
-def import_once(plan: Plan, dataset: Dataset, name: str) -> Run:
+def import_once(plan: Plan, dataset: Dataset, name: str, *, sample_tree: bool = False) -> Run:
     """Import `dataset` into a new, empty store; the store is deleted afterwards."""
     folder = plan.work / f"import-{name}"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     config = data.config(plan, f"import-{name}", folder / "store.sqlite3")
     try:
-        return run_command([*data.digestbot(), "-c", str(config), "import", str(dataset.mbox)])
+        return run_command([*data.digestbot(), "-c", str(config), "import", str(dataset.mbox)],
+                           sample_tree=sample_tree)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -109,8 +110,8 @@ def memory(plan: Plan) -> list[Result]:
     sizes = plan.sizes
     small = data.generated(plan, "memory", max_bytes=sizes.memory_small, seed=plan.seed + 4)
     large = data.generated(plan, "memory", max_bytes=sizes.memory_large, seed=plan.seed + 4)
-    small_run = import_once(plan, small, "memory-small")
-    large_run = import_once(plan, large, "memory-large")
+    small_run = import_once(plan, small, "memory-small", sample_tree=True)
+    large_run = import_once(plan, large, "memory-large", sample_tree=True)
     small_label, large_label = _size(small), _size(large)
     note = (f"{small_label} ({small.stats.messages:,} messages) in {small_run.seconds:.1f} s, "
             f"{large_label} ({large.stats.messages:,} messages) in {large_run.seconds:.1f} s; "

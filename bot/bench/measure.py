@@ -30,7 +30,7 @@ class Run:
     seconds: float
     cpu_seconds: float  # user + system, the child and every descendant it waited for
     max_rss_mb: float  # ru_maxrss of the child (the largest process of its tree)
-    tree_pss_mb: float  # sampled peak of the summed PSS of the child and its descendants
+    tree_pss_mb: float  # sampled peak of the summed PSS of the child and its descendants (0 if not sampled)
     returncode: int
     stdout: str
     stderr: str
@@ -56,21 +56,26 @@ with open(sys.argv[1], "w") as out:
 
 
 def run_command(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
-                timeout: float = 1800.0) -> Run:
-    """Run `argv` to completion; raises CommandFailed on a non-zero exit."""
+                timeout: float = 1800.0, sample_tree: bool = False) -> Run:
+    """Run `argv` to completion; raises CommandFailed on a non-zero exit.
+
+    `sample_tree` samples the tree's PSS (for memory figures only: reading smaps every 20 ms
+    takes CPU from the command, which a timed command that uses both cores would feel).
+    """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
             tempfile.NamedTemporaryFile("r", suffix=".json") as figures:
         wrapper = [sys.executable, "-S", "-c", _WRAPPER, figures.name, *argv]
         proc = subprocess.Popen(wrapper, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                                 start_new_session=True)
-        sampler = _TreeSampler(proc.pid)
+        sampler = _TreeSampler(proc.pid) if sample_tree else None
         killer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
         killer.start()
         try:
             proc.wait()
         finally:
             killer.cancel()
-            sampler.stop()
+            if sampler is not None:
+                sampler.stop()
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
@@ -80,8 +85,8 @@ def run_command(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, 
     returncode = os.waitstatus_to_exitcode(found["status"])
     if returncode != 0:
         raise CommandFailed(f"{' '.join(argv)} exited {returncode}: {stderr.strip()[-2000:]}")
-    return Run(found["seconds"], found["cpu"], found["maxrss_kb"] / 1024, sampler.peak_kb / 1024, returncode,
-               stdout, stderr)
+    tree_kb = sampler.peak_kb if sampler is not None else 0
+    return Run(found["seconds"], found["cpu"], found["maxrss_kb"] / 1024, tree_kb / 1024, returncode, stdout, stderr)
 
 
 def best_run(argv: Sequence[str], repeat: int, **kwargs: Any) -> Run:
