@@ -20,7 +20,6 @@ from bot.settings import LimitSettings
 from bot.store_write import RawStore, attach_writer, message_id_of, now
 
 BATCH = 400
-FIRST_BATCH = 100  # the workers start on this while the next batch is read
 # Below this many messages a process pool costs more than it saves.
 POOL_THRESHOLD = 800
 SMALL_BATCH = 50  # parsed in this process even with a pool
@@ -73,11 +72,7 @@ def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
 
 
 def _batches(mails: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
-    """A short first batch, so parsing starts soon, then batches of `size`."""
     iterator = iter(mails)
-    first = list(islice(iterator, min(FIRST_BATCH, size)))
-    if first:
-        yield first
     while batch := list(islice(iterator, size)):
         yield batch
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.dovecot import Dovecot
+from tests.dovecot import Dovecot, stop_every_listener
 
 
 @pytest.fixture()
@@ -67,3 +67,10 @@ def review_secret(monkeypatch: pytest.MonkeyPatch) -> str:
 
     monkeypatch.setenv(SECRET_ENV, SECRET)
     return SECRET
+
+
+@pytest.fixture(autouse=True)
+def no_listener_left() -> Iterator[None]:
+    """A test server a failed test did not close would keep its thread, and the process could not fork."""
+    yield
+    stop_every_listener()

@@ -290,14 +290,14 @@ class Proxy:
         self._fault: tuple[int, str | Callable[[], None]] | None = None
         self._lock = threading.Lock()
         self._closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = accept_in_background(self.listener, self._accept)
 
     def after_bytes(self, count: int, action: str | Callable[[], None]) -> None:
         self._fault = (count, action)
 
     def close(self) -> None:
         self._closed = True
-        self.listener.close()
+        stop_listening(self.listener, self._acceptor)
 
     def _accept(self) -> None:
         while not self._closed:
@@ -402,3 +402,33 @@ def _toml(value: object) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_listening: dict[socket.socket, threading.Thread] = {}  # test servers' listeners and their accept threads
+
+
+def accept_in_background(listener: socket.socket, accept: Callable[[], None]) -> threading.Thread:
+    """Run `accept` (a loop on `listener.accept()`) in a thread that stop_listening ends."""
+    thread = threading.Thread(target=accept, daemon=True)
+    _listening[listener] = thread
+    thread.start()
+    return thread
+
+
+def stop_listening(listener: socket.socket, acceptor: threading.Thread) -> None:
+    """Close a listening socket and end the thread blocked in its accept().
+
+    Closing alone does not wake an accept() on Linux: the thread would outlive the
+    test (and a process with other threads running must not fork: see bot.parallel).
+    """
+    _listening.pop(listener, None)
+    with contextlib.suppress(OSError):
+        listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+    acceptor.join(timeout=10)
+
+
+def stop_every_listener() -> None:
+    """What a test left listening (it failed before its close()): stopped after the test."""
+    for listener, acceptor in list(_listening.items()):
+        stop_listening(listener, acceptor)

@@ -29,7 +29,7 @@ from bot import review
 from bot.send_roster import add
 from bot.settings import Settings, load_settings
 from bot.store import Store, deliveries, open_store
-from tests.dovecot import Dovecot, Proxy, write_config
+from tests.dovecot import Dovecot, Proxy, accept_in_background, stop_listening, write_config
 from tests.mailfactory import make_raw
 from tests.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, text_of
 from tests.reviewkit import write_config as write_review_config
@@ -108,7 +108,7 @@ class Greeter:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
         self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
+        self._acceptor = accept_in_background(self.listener, self._serve)
 
     def _serve(self) -> None:
         while True:
@@ -121,7 +121,7 @@ class Greeter:
                 conn.sendall(self.line)
 
     def close(self) -> None:
-        self.listener.close()
+        stop_listening(self.listener, self._acceptor)
 
 
 class DataCutter:
@@ -134,10 +134,10 @@ class DataCutter:
         self.datas = 0
         self.cut = False
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = accept_in_background(self.listener, self._accept)
 
     def close(self) -> None:
-        self.listener.close()
+        stop_listening(self.listener, self._acceptor)
 
     def _accept(self) -> None:
         while True:

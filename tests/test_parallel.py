@@ -50,12 +50,12 @@ def taken_by_both(folder: Path) -> Callable[[int], tuple[int, int]]:
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.floats(0, 1000), min_size=2, max_size=30))
 def test_results_are_a_plain_loops_in_order_and_part_comes_from_a_child(costs: list[float]) -> None:
+    assert can_fork(), f"a test left threads running: {threading.enumerate()}"
     with tempfile.TemporaryDirectory() as folder:
         inputs = list(range(len(costs)))
         results = fork_map(taken_by_both(Path(folder)), inputs, costs)
 
     assert [value for value, _ in results] == [x * x for x in inputs]
-    assert can_fork(), f"a test left threads running: {threading.enumerate()}"
     pids = {pid for _, pid in results}
     assert PARENT in pids and len(pids) == 2, "this process and one forked child each did a share"
     assert no_children_left()
