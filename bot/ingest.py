@@ -15,7 +15,6 @@ from datetime import datetime
 from itertools import islice
 
 from bot.model import Mail, RawMail
-from bot.parse import parse_mail
 from bot.settings import LimitSettings
 from bot.store_write import RawStore, attach_writer, message_id_of, now
 
@@ -150,6 +149,8 @@ _worker_store: RawStore | None = None  # a parse worker's own connection to the 
 
 def _attach_worker(url: str | None) -> None:
     global _worker_store
+    import bot.parse  # noqa: F401 - loaded here, at the fork, while the main process reads the first batch
+
     _worker_store = attach_writer(url) if url else None
 
 
@@ -168,4 +169,6 @@ def _counted(results: list[tuple[int, Mail]], *, keep: bool) -> _Parsed:
 
 def parse_batch(jobs: list[Job], limits: LimitSettings, stamp: datetime) -> list[tuple[int, Mail]]:
     """Parse a batch (runs in a worker process when the import is large)."""
+    from bot.parse import parse_mail  # a pooled import's main process never needs the parser
+
     return [(pk, parse_mail(raw, mid, stamp, limits)) for pk, mid, raw in jobs]
