@@ -19,6 +19,7 @@ from bot.settings import LimitSettings
 from bot.store_write import RawStore, attach_writer, message_id_of, now
 
 BATCH = 400
+FIRST_BATCH = 100  # with a pool: short, so the parse workers start while the main process reads on
 # Below this many messages a process pool costs more than it saves.
 POOL_THRESHOLD = 800
 SMALL_BATCH = 50  # parsed in this process even with a pool
@@ -50,7 +51,7 @@ def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
     report = IngestReport()
     pooled = expected is None or expected >= POOL_THRESHOLD
     with _Parsers(limits, pooled, store.shared_url) as parsers:
-        for batch in _batches(mails, BATCH):
+        for batch in _batches(mails, FIRST_BATCH if parsers.pool is not None else BATCH, BATCH):
             stored = store.add_raw(batch)
             report.read += len(batch)
             report.new += sum(1 for s in stored if s.new)
@@ -70,8 +71,10 @@ def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
     return report
 
 
-def _batches(mails: Iterable[RawMail], size: int) -> Iterator[list[RawMail]]:
+def _batches(mails: Iterable[RawMail], first_size: int, size: int) -> Iterator[list[RawMail]]:
     iterator = iter(mails)
+    if first := list(islice(iterator, first_size)):
+        yield first
     while batch := list(islice(iterator, size)):
         yield batch
 

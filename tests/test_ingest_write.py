@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.ingest import ingest
 from bot.model import RawMail
 from bot.settings import LimitSettings
 from bot.store import metadata, open_store
-from bot.store_write import SCHEMA_SQL, SqliteStoreWriter, open_store_writer
+from bot.store_write import _MESSAGE_ID, SCHEMA_SQL, SqliteStoreWriter, _message_id_header, open_store_writer
 from tests.mailfactory import make_raw
 
 HOSTILE = [b"no headers at all", b"Subject: =?bogus?Q?x?=\n\nbody\n", b"From: a@b.c\nDate: never\n\n\xff\xfe\n"]
@@ -105,3 +107,14 @@ def test_stores_the_writer_does_not_open(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{half}")
     store.engine.dispose()
     assert isinstance(open_store_writer(f"sqlite:///{half}"), SqliteStoreWriter)
+
+
+@given(st.lists(st.sampled_from([b"Message-ID: <a@b>", b"message-id:<x@y> ", b"X-Original-Message-ID: <o@p>",
+                                 b"  continued <c@d>", b"Subject: message-id: <s@t>", b"MESSAGE-ID:", b"\r",
+                                 b"From: a@b", b"Message-Id: <m@n>\r\n\t<second@n>", b"", b"\xff\xfe"]),
+                max_size=12), st.sampled_from([b"\n", b"\r\n"]))
+def test_the_message_id_is_found_as_the_regex_finds_it(lines: list[bytes], newline: bytes) -> None:
+    head = newline.join(lines)
+    expected = _MESSAGE_ID.search(head)
+    found = _message_id_header(head)
+    assert (found and (found.start(), found.group(1))) == (expected and (expected.start(), expected.group(1)))
