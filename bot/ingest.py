@@ -60,6 +60,8 @@ def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
             if on_progress:
                 on_progress(sum(len(m.raw) for m in batch))
             _save(store, parsers.done(), report)
+        if parsers.pending:
+            store.checkpoint()  # the raw mail, while the last batches parse
         _save(store, parsers.drain(), report)
         # Anything a killed earlier run stored but never parsed (this run's are all saved by now).
         leftover = store.unparsed()

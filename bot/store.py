@@ -219,6 +219,12 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(query, rows)
 
+    def checkpoint(self) -> None:
+        """As SqliteStoreWriter.checkpoint, for an SQLite store; other databases have nothing to do."""
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def mails_between(self, start: datetime, end: datetime) -> list[Mail]:
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         query = _mail_select().where(messages.c.date >= start, messages.c.date < end)

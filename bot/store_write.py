@@ -131,6 +131,8 @@ class RawStore(Protocol):
 
     def save_parsed(self, parsed: Iterable[tuple[int, Mail]]) -> None: ...
 
+    def checkpoint(self) -> None: ...
+
 
 def message_row(message_id: str, mail: RawMail, stamp: datetime) -> dict[str, Any]:
     """The `messages` row of a newly stored message (its raw bytes go to `message_raw`)."""
@@ -298,6 +300,13 @@ class SqliteStoreWriter:
                 self._conn.executemany(query, rows)
 
         self._guarded(save)
+
+    def checkpoint(self) -> None:
+        """Copy what the WAL holds into the database now, without waiting for (or blocking) the parse workers.
+
+        Done while the last batches parse, so the checkpoint at close (and its fsync) is small.
+        """
+        self._guarded(lambda: self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
 
     def close(self) -> None:
         self._conn.close()
