@@ -30,7 +30,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
 _TOKEN = struct.Struct("=I")  # one index in the queue
-_QUEUE_BYTES = 65536  # Linux's default pipe capacity: the whole queue is written before the fork
+_QUEUE_BYTES = 65536  # Linux's default pipe capacity: the whole queue is written before the fork (see _Queue)
 
 
 def can_fork() -> bool:
@@ -49,7 +49,9 @@ def fork_map(work: Callable[[T], R], inputs: Sequence[T], costs: Sequence[float]
     """
     if len(inputs) < 2 or len(inputs) * _TOKEN.size > _QUEUE_BYTES or sum(costs) < min_cost or not can_fork():
         return [work(x) for x in inputs]
-    queue = _Queue(sorted(range(len(inputs)), key=lambda i: -costs[i]))
+    queue = _Queue.filled(sorted(range(len(inputs)), key=lambda i: -costs[i]))
+    if queue is None:
+        return [work(x) for x in inputs]
     child = _Child(lambda: [(i, work(inputs[i])) for i in queue.take()])
     log.debug("%d inputs shared with forked worker %d", len(inputs), child.pid)
     results: dict[int, R] = {}
@@ -72,12 +74,25 @@ def fork_map(work: Callable[[T], R], inputs: Sequence[T], costs: Sequence[float]
 class _Queue:
     """Indexes in a pipe, written before the fork; each process reads one at a time until none is left."""
 
-    def __init__(self, order: list[int]) -> None:
-        self.read_end, write_end = os.pipe()
+    def __init__(self, read_end: int) -> None:
+        self.read_end = read_end
+
+    @classmethod
+    def filled(cls, order: list[int]) -> _Queue | None:
+        """The queue, or None if the pipe cannot hold it all (a system with small pipes)."""
+        read_end, write_end = os.pipe()
+        data = b"".join(_TOKEN.pack(i) for i in order)
+        os.set_blocking(write_end, False)  # nothing reads yet: a full pipe must fail, not wait forever
         try:
-            os.write(write_end, b"".join(_TOKEN.pack(i) for i in order))
+            written = os.write(write_end, data)
+        except BlockingIOError:
+            written = 0
         finally:
             os.close(write_end)  # so a read past the last index is the end of the file, not a wait
+        if written == len(data):
+            return cls(read_end)
+        os.close(read_end)
+        return None
 
     def take(self) -> Iterator[int]:
         while token := os.read(self.read_end, _TOKEN.size):
