@@ -75,9 +75,17 @@ def dovecot_binary() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different free ports: each socket stays bound until all are chosen (else the kernel may
+    hand the same just-released port out twice, and Dovecot refuses a duplicate listener)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
 
 
 class Dovecot:
@@ -96,8 +104,7 @@ class Dovecot:
         self.base = Path(tempfile.mkdtemp(prefix="digestbot-dovecot-"))
         self.base.chmod(0o755)
         self.host = "127.0.0.1"
-        self.port = free_port()
-        self.ssl_port = free_port()
+        self.port, self.ssl_port = free_ports(2)
         self.user = USER
         self.password = PASSWORD
         self.ca_file: Path | None = None
