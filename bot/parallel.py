@@ -30,7 +30,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
 _TOKEN = struct.Struct("=I")  # one index in the queue
-_QUEUE_BYTES = 65536  # Linux's default pipe capacity: the whole queue is written before the fork (see _Queue)
 
 
 def can_fork() -> bool:
@@ -47,7 +46,7 @@ def fork_map(work: Callable[[T], R], inputs: Sequence[T], costs: Sequence[float]
     costs a few milliseconds) or when forking is unsafe. `while_waiting` runs
     here once no input is left to take, while the child may still be at work.
     """
-    if len(inputs) < 2 or len(inputs) * _TOKEN.size > _QUEUE_BYTES or sum(costs) < min_cost or not can_fork():
+    if len(inputs) < 2 or sum(costs) < min_cost or not can_fork():
         return [work(x) for x in inputs]
     queue = _Queue.filled(sorted(range(len(inputs)), key=lambda i: -costs[i]))
     if queue is None:

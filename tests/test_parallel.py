@@ -114,14 +114,21 @@ def test_a_failure_here_ends_the_child_and_is_raised(tmp_path: Path) -> None:
 
     def work(x: int) -> int:
         if os.getpid() == PARENT:
+            for _ in range(1000):  # fail only once the child is busy with an input of its own
+                if started.exists():
+                    break
+                time.sleep(0.01)
             raise KeyError(x)
         started.touch()
         threading.Event().wait(30)  # a child still busy when the parent gives up
         return x
 
+    begun = time.monotonic()
     with pytest.raises(KeyError):
         fork_map(work, list(range(4)), [1.0] * 4)
+    assert started.exists(), "the child was at work when this process failed"
     assert no_children_left()
+    assert time.monotonic() - begun < 20, "the busy child was killed, not waited for"
 
 
 def test_while_waiting_runs_here_once_after_this_share() -> None:
