@@ -33,13 +33,13 @@ lint: $(STAMP)
 # mbsync (isync) is the IMAP benchmark's anchor: installed for `make bench`, not for `make test`.
 bench: $(STAMP) system-deps
 	@bash .ci/bench-deps
-	$(PY) -m bot.bench $(ARGS)
+	$(PY) -m bot.tools.bench $(ARGS)
 
 eval: $(STAMP)
-	$(PY) -m bot.evaluate $(if $(CORPUS),$(CORPUS),../shared/corpora/bc3-dev)
+	$(PY) -m bot.tools.evaluate $(if $(CORPUS),$(CORPUS),../shared/corpora/bc3-dev)
 
 corpus-check: $(STAMP)
-	$(PY) -m bot.corpus_check $(if $(CORPUS),$(CORPUS),../shared/corpora)
+	$(PY) -m bot.tools.corpus_check $(if $(CORPUS),$(CORPUS),../shared/corpora)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

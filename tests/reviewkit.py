@@ -9,8 +9,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
+from bot.mail.parse import parse_mail
 from bot.model import Digest, Item, Mail, Section, SummarySentence, Thread
-from bot.parse import parse_mail
 from bot.settings import Settings, load_settings
 from tests.smtp_server import Received, SmtpServer
 
@@ -85,7 +85,7 @@ def reply(to_msg: EmailMessage | None, body: str, *, sender: str = CHAIR, subjec
 
 
 def parsed(raw: bytes, settings: Settings) -> tuple[Mail, bytes]:
-    from bot.store import message_id_of
+    from bot.store.database import message_id_of
 
     return parse_mail(raw, message_id_of(raw), datetime.now(UTC), settings.limits), raw
 

@@ -13,20 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench.__main__ import main as bench_main
-from bot.bench.__main__ import write_results
-from bot.bench.data import Plan, scan, select
-from bot.bench.report import Result
-from bot.bench.runner import BENCHMARKS, run_all
-from bot.bench.startup import HEAVY, heavy_imports
-from bot.bench.traffic import generate, thread_mails
-from bot.ingest import ingest
-from bot.mime import read_message
+from bot.mail.ingest import ingest
+from bot.mail.mime import read_message
+from bot.mail.parse import _READ_HEADERS, _from_message, parse_mail
+from bot.mail.source import MboxSource
 from bot.model import RawMail
-from bot.parse import _READ_HEADERS, _from_message, parse_mail
 from bot.settings import LimitSettings
-from bot.source import MboxSource
-from bot.store import message_id_of, open_store
+from bot.store.database import message_id_of, open_store
+from bot.tools.bench.__main__ import main as bench_main
+from bot.tools.bench.__main__ import write_results
+from bot.tools.bench.data import Plan, scan, select
+from bot.tools.bench.report import Result
+from bot.tools.bench.runner import BENCHMARKS, run_all
+from bot.tools.bench.startup import HEAVY, heavy_imports
+from bot.tools.bench.traffic import generate, thread_mails
 
 # -- the suite ----------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.clean import CleanBody, clean_body
+from bot.pipeline.clean import CleanBody, clean_body
 
 
 def text_of(body: str) -> str:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import corpus_check
 from bot.model import RawMail
+from bot.tools import corpus_check
 from tests import hostile_mail as hm
 from tests.mailfactory import make_raw, mbox_of
 
@@ -58,7 +58,7 @@ def corpus(tmp_path: Path) -> Path:
 
 
 def run_check(*paths: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.corpus_check", *map(str, paths)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot.tools.corpus_check", *map(str, paths)], capture_output=True,
                           text=True, cwd=ROOT, timeout=300)
 
 
@@ -113,7 +113,7 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path) -> None:
 def test_a_message_the_store_lost_is_reported_missing(corpus: Path, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """The check is not vacuous: an ingest that drops one message, or crashes, fails it."""
-    from bot.ingest import ingest as real  # what corpus_check calls
+    from bot.mail.ingest import ingest as real  # what corpus_check calls
 
     def dropping(store: object, mails: Iterable[RawMail], *args: object, **kwargs: object) -> object:
         kept = [m for m in mails if b"<b-unused@hostile.example>" not in m.raw]

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.source import MboxSource
-from bot.store import message_id_of
+from bot.mail.source import MboxSource
+from bot.store.database import message_id_of
 from tests.dovecot import Dovecot, write_config
 from tests.mailfactory import make_raw, mbox_of
 
@@ -36,7 +36,7 @@ limit = os.environ.get("DIGESTBOT_TEST_FSIZE")
 if limit:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), int(limit)))
-from bot.cli import main
+from bot.cli.main import main
 main(sys.argv[1:])
 """
 

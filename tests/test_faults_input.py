@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import review
-from bot.send_roster import add
+from bot.delivery.roster import add
+from bot.review import lifecycle
 from bot.settings import load_settings
-from bot.store import open_store
+from bot.store.database import open_store
 from tests.mailfactory import make_raw, mbox_of
 from tests.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, write_config
 
@@ -166,8 +166,8 @@ def ready(folder: Path, mbox: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     assert digestbot("--config", str(config), "import", str(mbox), cwd=folder).returncode == 0
     settings = load_settings(config)
     store = open_store(settings.store_url)
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.approve(store, draft.id, CHAIR, "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.approve(store, draft.id, CHAIR, "cli")
     add(store, "ann@example.org")
     store.engine.dispose()
     return config
@@ -180,7 +180,8 @@ def _without(config: Path, *keys: str) -> None:
 
 @pytest.mark.parametrize(("change", "args", "message"), [
     (lambda c: _without(c, "host = "), ("send",), "smtp.host is not configured"),
-    (lambda c: _without(c, "secret_env = "), ("send",), "review.secret: no password_env or password_file configured"),
+    (lambda c: _without(c, "secret_env = "), ("send",),
+     "review.secret: no password_env or password_file configured"),
     (lambda c: _without(c, "chair_address", "chair_addresses"), ("draft", "--week-of", "2014-08-27", "--notify"),
      "review.chair_addresses (or digest.chair_address) is not configured"),
     (lambda c: _without(c, "secret_env = "), ("draft", "--week-of", "2014-08-27", "--notify"),

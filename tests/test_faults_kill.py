@@ -4,7 +4,7 @@ After the restart the store holds every message exactly once (the bytes the
 source gave), the store passes SQLite's full integrity check after every kill,
 and every recipient has the digest at most once: once, or reported to the chair
 as unknown (a delivery row left `sending` by a kill is never resent; see
-bot/send.py). Each kind runs TRIALS trials as real subprocesses against the
+bot/delivery/send.py). Each kind runs TRIALS trials as real subprocesses against the
 Dovecot and aiosmtpd fixtures, each with its own store; the kill delays are
 drawn (seeded) from the measured duration of an uninterrupted run, and each
 kill takes the whole process group (parse workers too). The figures are
@@ -31,13 +31,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot import review
-from bot.imap import poll
+from bot.delivery.roster import add
+from bot.imap.poll import poll
+from bot.mail.source import MboxSource
 from bot.model import Mail
-from bot.send_roster import add
+from bot.review import lifecycle
 from bot.settings import load_settings
-from bot.source import MboxSource
-from bot.store import Store, message_id_of, metadata, open_store
+from bot.store.database import Store, message_id_of, metadata, open_store
 from tests.dovecot import Dovecot, write_config
 from tests.mailfactory import make_raw, mbox_of
 from tests.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, text_of
@@ -53,7 +53,7 @@ BODY = "Another line of ordinary list traffic, to give the parser some work.\n" 
 
 
 def command(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "bot.cli", "-q", "--config", str(config), *args]
+    return [sys.executable, "-m", "bot.cli.main", "-q", "--config", str(config), *args]
 
 
 def environment() -> dict[str, str]:
@@ -369,8 +369,8 @@ def test_kill_9_during_send(tmp_path: Path, smtp_server: SmtpServer, review_secr
         roster = [f"reader{i:02}.{name}@example.org" for i in range(RECIPIENTS)]
         for address in roster:
             add(store, address)
-        draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-        review.approve(store, draft.id, CHAIR, "cli")
+        draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+        lifecycle.approve(store, draft.id, CHAIR, "cli")
         store.engine.dispose()
         return config, folder / "store.sqlite3", roster
 

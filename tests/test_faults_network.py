@@ -25,10 +25,10 @@ from typing import Any, cast
 import pytest
 import sqlalchemy as sa
 
-from bot import review
-from bot.send_roster import add
+from bot.delivery.roster import add
+from bot.review import lifecycle
 from bot.settings import Settings, load_settings
-from bot.store import Store, deliveries, open_store
+from bot.store.database import Store, deliveries, open_store
 from tests.dovecot import Dovecot, Proxy, accept_in_background, stop_listening, write_config
 from tests.mailfactory import make_raw
 from tests.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, text_of
@@ -42,7 +42,7 @@ ROSTER = ["ann@example.org", "bob@example.net", "carla@example.com"]
 def digestbot(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), SECRET_ENV: SECRET}
     env.pop("DIGESTBOT_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)
 
 
@@ -188,8 +188,8 @@ def roster_store(tmp_path: Path, server: Any) -> tuple[Path, Settings, Store, in
     store = open_store(settings.store_url)
     for address in ROSTER:
         add(store, address)
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.approve(store, draft.id, CHAIR, "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.approve(store, draft.id, CHAIR, "cli")
     return config, settings, store, draft.id
 
 
@@ -266,7 +266,7 @@ def test_smtp_421_and_hang_up_in_the_middle_of_a_session(tmp_path: Path, smtp_se
     assert again.returncode == 0, again.stderr
     assert "sent to 1 of 3 (done)" in again.stdout  # bob's retry; the others had theirs
     assert sorted(digest_copies(smtp_server)) == ROSTER  # bob once, after the retry
-    assert review.get(store, digest_id).state == "sent"
+    assert lifecycle.get(store, digest_id).state == "sent"
 
 
 @pytest.mark.timeout(120)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.errors import ConfigError, SourceError
-from bot.ingest import ingest
+from bot.mail.ingest import ingest
+from bot.mail.source import open_source
 from bot.model import RawMail
 from bot.settings import LimitSettings, load_settings
-from bot.source import open_source
-from bot.store import message_id_of, open_store
+from bot.store.database import message_id_of, open_store
 from tests.mailfactory import make_raw, mbox_of
 
 
@@ -213,7 +213,7 @@ def test_dates_fall_back_to_received_then_import_time(tmp_path: Path) -> None:
     ('"qvc99@gmx.de" <qvc99@gmx.de>', "", "qvc99@gmx.de"),  # the name is only the address again
 ])
 def test_the_sender_forms_real_lists_use(sender: str, name: str, address: str) -> None:
-    from bot.parse import parse_mail
+    from bot.mail.parse import parse_mail
 
     mail = parse_mail(make_raw(1, sender=sender), "<1@test.example>", datetime.now(UTC), LimitSettings())
     assert (mail.from_name, mail.from_addr) == (name, address)

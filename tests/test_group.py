@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clean import CleanBody, clean_body
-from bot.group import AOB, compile_rules, effective_rules, make_items, section_of
 from bot.model import Item, Mail, Thread
+from bot.pipeline.clean import CleanBody, clean_body
+from bot.pipeline.group import AOB, compile_rules, effective_rules, make_items, section_of
+from bot.pipeline.thread import build_threads
+from bot.pipeline.topics import polish_title, topic_title
 from bot.settings import SectionRule
-from bot.thread import build_threads
-from bot.topics import polish_title, topic_title
 
 T0 = datetime(2014, 8, 18, 9, 0, tzinfo=UTC)
 

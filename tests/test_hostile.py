@@ -33,16 +33,18 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import review
-from bot.clean import clean_body
-from bot.digest import build_digest, period_for, render_options
+from bot.delivery.smtp import Mailer
 from bot.errors import ConfigError
-from bot.imap import poll
-from bot.ingest import ingest
+from bot.imap.poll import poll
+from bot.mail.ingest import ingest
+from bot.mail.parse import parse_mail
 from bot.model import Digest, Item, Mail, RawMail, Section, SummarySentence, Thread
-from bot.parse import parse_mail
-from bot.render import render
-from bot.review_mail import (
+from bot.pipeline.clean import clean_body
+from bot.pipeline.digest import build_digest, period_for, render_options
+from bot.pipeline.thread import build_threads
+from bot.render.digest import render
+from bot.review import lifecycle
+from bot.review.mail import (
     ReviewTag,
     digest_message,
     notice_message,
@@ -51,9 +53,9 @@ from bot.review_mail import (
     reply_draft,
     review_message,
 )
-from bot.review_notify import request_review
-from bot.review_replies import is_for_bot, process_replies
-from bot.send_smtp import Mailer
+from bot.review.notify import request_review
+from bot.review.replies import is_for_bot, process_replies
+from bot.review.tokens import review_token
 from bot.settings import (
     DigestSettings,
     LimitSettings,
@@ -64,9 +66,7 @@ from bot.settings import (
     load_settings,
     with_store,
 )
-from bot.store import Store, message_id_of, messages, open_store
-from bot.thread import build_threads
-from bot.tokens import review_token
+from bot.store.database import Store, message_id_of, messages, open_store
 from tests import hostile_mail as hm
 from tests.dovecot import Dovecot, write_config
 from tests.reviewkit import make_digest, notices, parsed, reply, review_mails, settings_for, text_of
@@ -503,7 +503,7 @@ def review_env(tmp_path: Path, smtp_server: Any, review_secret: str) -> tuple[Se
 
 def _awaiting(env: tuple[Settings, Store, Any]) -> tuple[int, EmailMessage]:
     settings_, store, server = env
-    draft = review.store_draft(store, settings_, make_digest(), "scheduler", "scheduler")
+    draft = lifecycle.store_draft(store, settings_, make_digest(), "scheduler", "scheduler")
     request_review(store, settings_, draft.id, actor="scheduler", via="scheduler")
     return draft.id, review_mails(server)[-1]
 
@@ -540,8 +540,8 @@ def test_more_forged_approvals_are_refused_and_logged(review_env: tuple[Settings
         [result] = process_replies(store, settings_, [parsed(_forge(mail, kind), settings_)])
 
     assert result.action == "ignored", result
-    assert review.get(store, digest_id).state == "awaiting"
-    assert [t.to_state for t in review.history(store, digest_id)] == ["drafted", "awaiting"]
+    assert lifecycle.get(store, digest_id).state == "awaiting"
+    assert [t.to_state for t in lifecycle.history(store, digest_id)] == ["drafted", "awaiting"]
     assert any("ignored reply" in r.getMessage() and result.reason in r.getMessage() for r in caplog.records)
     [notice] = notices(server)
     assert result.reason in text_of(notice)
@@ -566,7 +566,7 @@ def test_a_token_used_once_never_works_again_in_any_form(review_env: tuple[Setti
 
     assert [r.action for r in results] == ["ignored"] * 3
     assert all("replay" in r.reason for r in results), results
-    assert review.get(store, digest_id).state == "rejected"
+    assert lifecycle.get(store, digest_id).state == "rejected"
     assert sum("replay" in r.getMessage() for r in caplog.records) == 3
 
 

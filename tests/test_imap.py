@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from bot.errors import ConfigError, SourceError
-from bot.imap import PollReport, poll
+from bot.imap.poll import PollReport, poll
 from bot.settings import Settings, load_settings
-from bot.store import open_store
-from bot.syncstate import open_sync_state
+from bot.store.database import open_store
+from bot.store.syncstate import open_sync_state
 from tests.dovecot import Dovecot, Proxy, free_port, write_config
 from tests.mailfactory import make_raw
 

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.store import digests, open_store
+from bot.store.database import digests, open_store
 from tests.dovecot import Dovecot, Proxy, free_port, write_config
 from tests.mailfactory import make_raw
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).parent.parent
 def digestbot(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DIGESTBOT_CONFIG", None)
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)
 
 
@@ -66,8 +66,9 @@ def test_nothing_new_poll_process_stays_light(dovecot: Dovecot, tmp_path: Path) 
     config = str(write_config(tmp_path / "c.toml", dovecot, port=proxy.port))
     assert digestbot("--config", config, "poll").returncode == 0
     proxy.commands.clear()
-    probe = ("import sys; from bot.cli import main; main(['-q', '--config', sys.argv[1], 'poll']); "
-             "heavy = [m for m in ('sqlalchemy', 'mailparser', 'numpy', 'bot.store', 'bot.ingest', 'tenacity') "
+    probe = ("import sys; from bot.cli.main import main; main(['-q', '--config', sys.argv[1], 'poll']); "
+             "heavy = [m for m in ('sqlalchemy', 'mailparser', 'numpy', 'bot.store.database', 'bot.mail.ingest', "
+             "'tenacity') "
              "if m in sys.modules]; print('heavy:', heavy)")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -107,7 +108,7 @@ def test_poll_watch_runs_until_interrupted(dovecot: Dovecot, tmp_path: Path) -> 
     dovecot.deliver("INBOX", [make_raw(1)])
     config = str(write_config(tmp_path / "c.toml", dovecot, idle_seconds=2))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    with subprocess.Popen([sys.executable, "-m", "bot.cli", "-q", "--config", config, "poll", "--watch"],
+    with subprocess.Popen([sys.executable, "-m", "bot.cli.main", "-q", "--config", config, "poll", "--watch"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT) as process:
         assert process.stdout is not None
         assert process.stdout.readline() == "INBOX: 1 new (0 already stored), last UID 1\n"

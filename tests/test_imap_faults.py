@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from bot.imap import PollReport, poll
+from bot.imap.poll import PollReport, poll
 from bot.model import RawMail
 from bot.settings import Settings, load_settings
-from bot.store import Store, Stored, open_store
-from bot.syncstate import open_sync_state
+from bot.store.database import Store, Stored, open_store
+from bot.store.syncstate import open_sync_state
 from tests.dovecot import Dovecot, Proxy, write_config
 from tests.mailfactory import make_raw
 

@@ -1,4 +1,4 @@
-"""The import's sqlite3 write path (bot/store_write.py) writes what the Store writes, to the same schema."""
+"""The import's sqlite3 write path (bot/store/sqlite_writer.py) writes what the Store writes, to the same schema."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.ingest import ingest
+from bot.mail.ingest import ingest
 from bot.model import RawMail
 from bot.settings import LimitSettings
-from bot.store import metadata, open_store
-from bot.store_write import _MESSAGE_ID, SCHEMA_SQL, SqliteStoreWriter, _message_id_header, open_store_writer
+from bot.store.database import metadata, open_store
+from bot.store.sqlite_writer import _MESSAGE_ID, SCHEMA_SQL, SqliteStoreWriter, _message_id_header, open_store_writer
 from tests.mailfactory import make_raw
 
 HOSTILE = [b"no headers at all", b"Subject: =?bogus?Q?x?=\n\nbody\n", b"From: a@b.c\nDate: never\n\n\xff\xfe\n"]

@@ -144,18 +144,18 @@ def test_a_busy_month_drafted_in_two_processes_is_the_one_process_draft(tmp_path
     import subprocess
     import sys
 
-    from bot.bench.traffic import generate
-    from bot.digest import build_digest, render_options
-    from bot.render import render
+    from bot.pipeline.digest import build_digest, render_options
+    from bot.render.digest import render
     from bot.settings import load_settings
-    from bot.store import open_store
+    from bot.store.database import open_store
+    from bot.tools.bench.traffic import generate
 
     mbox = tmp_path / "list.mbox"
     start, end = generate(mbox, messages=700, seed=5).busiest_month()
     config = tmp_path / "c.toml"
     config.write_text(f'[list]\nname = "driftwood-devel"\ntimezone = "UTC"\n\n[store]\npath = "{tmp_path / "s.db"}"\n'
                       '\n[digest]\nchair = "Maya Okafor"\n')
-    command = [sys.executable, "-m", "bot.cli", "-c", str(config)]
+    command = [sys.executable, "-m", "bot.cli.main", "-c", str(config)]
     subprocess.run([*command, "import", str(mbox)], check=True, capture_output=True)
 
     output = tmp_path / "draft.txt"

@@ -13,13 +13,13 @@ from typing import cast
 
 import pytest
 
-from bot.digest import build_digest
-from bot.items import item_budget, take_actions
 from bot.model import Digest, Item, Mail, Thread
+from bot.pipeline.digest import build_digest
+from bot.pipeline.items import item_budget, take_actions
+from bot.pipeline.summarize import STRATEGIES, Utterance, summarize_thread
+from bot.pipeline.summarize.bonus import information_bonus, noise_penalty, position_bonus
 from bot.settings import DigestSettings, Settings
-from bot.store import Store
-from bot.summarize import STRATEGIES, Utterance, summarize_thread
-from bot.summarize.bonus import information_bonus, noise_penalty, position_bonus
+from bot.store.database import Store
 from tests.test_group import mail
 
 START = datetime(2014, 8, 18, tzinfo=UTC)

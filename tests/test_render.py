@@ -16,7 +16,7 @@ from markdown_it import MarkdownIt
 
 from bot.errors import RenderError
 from bot.model import Digest, Item, Mail, Section, SummarySentence, Thread
-from bot.render import (
+from bot.render.digest import (
     FORMATS,
     RenderOptions,
     build_email,

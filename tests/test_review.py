@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot import review
+from bot.delivery.send import send_approved
 from bot.errors import ReviewError
-from bot.review_notify import request_review, send_reminders
-from bot.send import send_approved
+from bot.review import lifecycle
+from bot.review.notify import request_review, send_reminders
+from bot.review.tokens import TOKEN_HEADER, find_tag, is_valid
 from bot.settings import Settings
-from bot.store import Store, deliveries, digest_revisions, open_store, transitions
-from bot.tokens import TOKEN_HEADER, find_tag, is_valid
+from bot.store.database import Store, deliveries, digest_revisions, open_store, transitions
 from tests.reviewkit import (
     BOT,
     CHAIR,
@@ -40,7 +40,7 @@ def env(tmp_path: Path, smtp_server: SmtpServer, review_secret: str) -> tuple[Se
 
 
 def states(store: Store, digest_id: int) -> list[tuple[str | None, str, str, str]]:
-    return [(t.from_state, t.to_state, t.actor, t.via) for t in review.history(store, digest_id)]
+    return [(t.from_state, t.to_state, t.actor, t.via) for t in lifecycle.history(store, digest_id)]
 
 
 # -- drafting ------------------------------------------------------------------
@@ -48,49 +48,50 @@ def states(store: Store, digest_id: int) -> list[tuple[str | None, str, str, str
 
 def test_store_draft_keeps_every_format_and_records_who(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    info = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    info = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     assert (info.revision, info.state) == (1, "drafted")
     assert info.subject == "[driftwood-devel] Weekly Meeting: 2014-08-20 (18–24 Aug 2014)"
-    rev = review.revision(store, info.id)
+    rev = lifecycle.revision(store, info.id)
     assert "Conduit merge" in rev.parts.text and "Conduit merge" in rev.parts.html
     assert rev.parts.markdown.startswith("---\n") and "#### Conduit merge ####" in rev.parts.markdown
     assert rev.digest["agenda"] == ["Conduit merge"] and not rev.edited
     assert states(store, info.id) == [(None, "drafted", "ann", "cli")]
-    draft = review.get(store, info.id)
+    draft = lifecycle.get(store, info.id)
     assert draft.mail_message_id.startswith("<digest-20140818-1-") and draft.mail_message_id.endswith("@example.org>")
 
 
 def test_a_new_draft_supersedes_an_open_one_of_the_same_period(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    first = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.transition(store, first.id, "awaiting", "ann", "cli")
-    other_week = review.store_draft(store, settings, make_digest(START + timedelta(7), END + timedelta(7)), "a", "cli")
-    second = review.store_draft(store, settings, make_digest(), "scheduler", "scheduler")
+    first = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.transition(store, first.id, "awaiting", "ann", "cli")
+    next_week = make_digest(START + timedelta(7), END + timedelta(7))
+    other_week = lifecycle.store_draft(store, settings, next_week, "a", "cli")
+    second = lifecycle.store_draft(store, settings, make_digest(), "scheduler", "scheduler")
     assert second.superseded == (first.id,)
-    old = review.get(store, first.id)
+    old = lifecycle.get(store, first.id)
     assert (old.state, old.superseded_by) == ("superseded", second.id)
     assert states(store, first.id)[-1] == ("awaiting", "superseded", "scheduler", "scheduler")
-    assert review.get(store, other_week.id).state == "drafted"  # another period is left alone
+    assert lifecycle.get(store, other_week.id).state == "drafted"  # another period is left alone
 
 
 @pytest.mark.parametrize("state", ["approved", "sent"])
 def test_an_approved_or_sent_period_is_never_redrafted_silently(env: tuple[Settings, Store], state: str) -> None:
     settings, store = env
-    first = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.approve(store, first.id, "ann", "cli")
+    first = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.approve(store, first.id, "ann", "cli")
     if state == "sent":
-        review.transition(store, first.id, "sent", "digestbot", "scheduler")
+        lifecycle.transition(store, first.id, "sent", "digestbot", "scheduler")
     with pytest.raises(ReviewError, match=f"already {state} as #{first.id}"):
-        review.store_draft(store, settings, make_digest(), "ann", "cli")
-    assert len(review.drafts(store)) == 1
+        lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    assert len(lifecycle.drafts(store)) == 1
 
 
 def test_a_rejected_period_can_be_drafted_again(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    first = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.reject(store, first.id, "ann", "cli", "too early")
-    second = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    assert second.superseded == () and review.get(store, first.id).state == "rejected"
+    first = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.reject(store, first.id, "ann", "cli", "too early")
+    second = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    assert second.superseded == () and lifecycle.get(store, first.id).state == "rejected"
 
 
 # -- transitions ---------------------------------------------------------------
@@ -110,50 +111,50 @@ ALL = [(a, b) for a in PATHS for b in PATHS]
 def test_every_transition_is_allowed_or_refused_and_recorded(env: tuple[Settings, Store], start: str,
                                                              target: str) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     for step in PATHS[start]:
-        review.transition(store, draft.id, step, "ann", "cli")
-    before = review.history(store, draft.id)
-    if target in review.ALLOWED[start]:
-        moved = review.transition(store, draft.id, target, "maya", "email", "why")
+        lifecycle.transition(store, draft.id, step, "ann", "cli")
+    before = lifecycle.history(store, draft.id)
+    if target in lifecycle.ALLOWED[start]:
+        moved = lifecycle.transition(store, draft.id, target, "maya", "email", "why")
         assert moved.state == target
-        last = review.history(store, draft.id)[-1]
+        last = lifecycle.history(store, draft.id)[-1]
         assert (last.from_state, last.to_state, last.actor, last.via, last.note) == (start, target, "maya", "email",
                                                                                     "why")
     else:
         with pytest.raises(ReviewError, match="cannot become"):
-            review.transition(store, draft.id, target, "maya", "email")
-        assert review.get(store, draft.id).state == start
-        assert review.history(store, draft.id) == before
+            lifecycle.transition(store, draft.id, target, "maya", "email")
+        assert lifecycle.get(store, draft.id).state == start
+        assert lifecycle.history(store, draft.id) == before
 
 
 def test_terminal_states_have_no_way_out() -> None:
-    assert review.ALLOWED["sent"] == review.ALLOWED["rejected"] == review.ALLOWED["superseded"] == frozenset()
-    assert "sent" not in review.ALLOWED["drafted"] | review.ALLOWED["awaiting"]  # nothing skips approval
+    assert lifecycle.ALLOWED["sent"] == lifecycle.ALLOWED["rejected"] == lifecycle.ALLOWED["superseded"] == frozenset()
+    assert "sent" not in lifecycle.ALLOWED["drafted"] | lifecycle.ALLOWED["awaiting"]  # nothing skips approval
 
 
 def test_an_approval_names_the_revision_it_saw(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.edit(store, draft.id, "# Changed\n\nNew text.\n", "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.edit(store, draft.id, "# Changed\n\nNew text.\n", "ann", "cli")
     with pytest.raises(ReviewError, match="revision 2, not 1"):
-        review.approve(store, draft.id, "maya", "email", revision_seen=1)
-    assert review.approve(store, draft.id, "maya", "cli").state == "approved"
-    assert review.history(store, draft.id)[-1].note == "revision 2"
+        lifecycle.approve(store, draft.id, "maya", "email", revision_seen=1)
+    assert lifecycle.approve(store, draft.id, "maya", "cli").state == "approved"
+    assert lifecycle.history(store, draft.id)[-1].note == "revision 2"
 
 
 def test_reject_needs_a_reason(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     with pytest.raises(ReviewError, match="reason"):
-        review.reject(store, draft.id, "ann", "cli", "  ")
-    review.reject(store, draft.id, "ann", "cli", "the Conduit item is wrong")
-    assert review.history(store, draft.id)[-1].note == "the Conduit item is wrong"
+        lifecycle.reject(store, draft.id, "ann", "cli", "  ")
+    lifecycle.reject(store, draft.id, "ann", "cli", "the Conduit item is wrong")
+    assert lifecycle.history(store, draft.id)[-1].note == "the Conduit item is wrong"
 
 
 def test_unknown_draft(env: tuple[Settings, Store]) -> None:
     with pytest.raises(ReviewError, match="no draft #42"):
-        review.approve(env[1], 42, "ann", "cli")
+        lifecycle.approve(env[1], 42, "ann", "cli")
 
 
 # -- edits ---------------------------------------------------------------------
@@ -161,43 +162,43 @@ def test_unknown_draft(env: tuple[Settings, Store]) -> None:
 
 def test_an_edit_is_a_new_rerendered_revision(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    old = review.revision(store, draft.id)
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    old = lifecycle.revision(store, draft.id)
     markdown = old.parts.markdown.replace("Vchan support comes when ready.", "Vchan support lands **next week**.")
     markdown += "\n<script>alert(1)</script>\n"
-    moved = review.edit(store, draft.id, markdown, "maya", "cli")
+    moved = lifecycle.edit(store, draft.id, markdown, "maya", "cli")
     assert (moved.revision, moved.state) == (2, "drafted")
-    new = review.revision(store, draft.id)
+    new = lifecycle.revision(store, draft.id)
     assert new.edited and new.created_by == "maya" and new.parts.subject == old.parts.subject
     assert "<strong>next week</strong>" in new.parts.html
     assert "<script>" not in new.parts.html and "&lt;script&gt;" in new.parts.html  # raw HTML stays text
     assert "Vchan support lands **next week**." in new.parts.text and not new.parts.text.startswith("---")
-    assert review.revision(store, draft.id, 1).parts.markdown == old.parts.markdown  # never overwritten
-    assert review.history(store, draft.id)[-1].note == "edited: revision 2"
+    assert lifecycle.revision(store, draft.id, 1).parts.markdown == old.parts.markdown  # never overwritten
+    assert lifecycle.history(store, draft.id)[-1].note == "edited: revision 2"
 
 
 def test_an_edit_that_changes_nothing_is_refused(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     with pytest.raises(ReviewError, match="changes nothing"):
-        review.edit(store, draft.id, review.revision(store, draft.id).parts.markdown + "\n\n", "ann", "cli")
+        lifecycle.edit(store, draft.id, lifecycle.revision(store, draft.id).parts.markdown + "\n\n", "ann", "cli")
 
 
 def test_an_edit_withdraws_an_approval_until_delivery_starts(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.approve(store, draft.id, "maya", "cli")
-    moved = review.edit(store, draft.id, "# Fixed a typo\n", "maya", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.approve(store, draft.id, "maya", "cli")
+    moved = lifecycle.edit(store, draft.id, "# Fixed a typo\n", "maya", "cli")
     assert moved.state == "drafted"
     assert states(store, draft.id)[-1][:2] == ("approved", "drafted")
-    review.approve(store, draft.id, "maya", "cli")
+    lifecycle.approve(store, draft.id, "maya", "cli")
     with store.engine.begin() as conn:  # a send has begun
         conn.execute(deliveries.insert().values(digest_id=draft.id, recipient=LIST, revision=2, state="pending",
                                                 attempts=0, updated_at=moved.created_at))
     with pytest.raises(ReviewError, match="being delivered"):
-        review.edit(store, draft.id, "# Too late\n", "maya", "cli")
+        lifecycle.edit(store, draft.id, "# Too late\n", "maya", "cli")
     with pytest.raises(ReviewError, match="being delivered"):
-        review.reject(store, draft.id, "maya", "cli", "too late")
+        lifecycle.reject(store, draft.id, "maya", "cli", "too late")
 
 
 # -- the review mail -----------------------------------------------------------
@@ -206,7 +207,7 @@ def test_an_edit_withdraws_an_approval_until_delivery_starts(env: tuple[Settings
 def test_the_review_mail_is_the_subscriber_mail_with_a_note(env: tuple[Settings, Store],
                                                             smtp_server: SmtpServer) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     moved = request_review(store, settings, draft.id, actor="ann", via="cli")
     assert moved.state == "awaiting"
     got = only(smtp_server.to(CHAIR))
@@ -217,7 +218,7 @@ def test_the_review_mail_is_the_subscriber_mail_with_a_note(env: tuple[Settings,
     assert msg[TOKEN_HEADER] == f"#{draft.id} r1 {tag.token}"
     assert msg["Auto-Submitted"] == "auto-generated" and msg["Reply-To"] == BOT and msg["To"] == CHAIR
     # Now approve and send: the subscriber mail must be what the chair saw.
-    review.approve(store, draft.id, CHAIR, "cli")
+    lifecycle.approve(store, draft.id, CHAIR, "cli")
     send_approved(store, settings)
     sent = only(smtp_server.to(LIST)).message
     assert str(msg["Subject"]) == f"[digestbot #{draft.id} r1 {tag.token}] {sent['Subject']}"
@@ -226,13 +227,13 @@ def test_the_review_mail_is_the_subscriber_mail_with_a_note(env: tuple[Settings,
     assert body in html_of(msg) and "needs your approval" in html_of(msg)
     attachment = next(msg.iter_attachments())
     assert attachment.get_filename() == f"digest-{draft.id}-r1.md"
-    assert attachment.get_content().replace("\r\n", "\n") == review.revision(store, draft.id).parts.markdown
+    assert attachment.get_content().replace("\r\n", "\n") == lifecycle.revision(store, draft.id).parts.markdown
 
 
 def test_review_mail_of_a_closed_draft_is_refused(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.reject(store, draft.id, "ann", "cli", "no")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.reject(store, draft.id, "ann", "cli", "no")
     with pytest.raises(ReviewError, match="nothing to review"):
         request_review(store, settings, draft.id, actor="ann", via="cli")
 
@@ -242,9 +243,9 @@ def test_review_mail_of_a_closed_draft_is_refused(env: tuple[Settings, Store]) -
 
 def test_exactly_one_reminder_after_the_deadline(env: tuple[Settings, Store], smtp_server: SmtpServer) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     request_review(store, settings, draft.id, actor="ann", via="cli")
-    created = review.get(store, draft.id).created_at
+    created = lifecycle.get(store, draft.id).created_at
     assert send_reminders(store, settings, at=created + timedelta(hours=47)) == []
     after = created + timedelta(hours=49)
     assert send_reminders(store, settings, at=after) == [draft.id]
@@ -254,31 +255,31 @@ def test_exactly_one_reminder_after_the_deadline(env: tuple[Settings, Store], sm
     assert "will not be sent until you approve it" in text_of(reminders[0])
     assert reminders[0]["Auto-Submitted"] == "auto-generated"
     assert find_tag(str(reminders[0]["Subject"])) is not None  # answering the reminder works too
-    assert review.get(store, draft.id).state == "awaiting"  # a reminder never sends anything
-    assert "reminder sent" in review.history(store, draft.id)[-1].note
+    assert lifecycle.get(store, draft.id).state == "awaiting"  # a reminder never sends anything
+    assert "reminder sent" in lifecycle.history(store, draft.id)[-1].note
     assert smtp_server.to(LIST) == []
 
 
 def test_no_reminder_for_an_approved_draft(env: tuple[Settings, Store], smtp_server: SmtpServer) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.approve(store, draft.id, "maya", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.approve(store, draft.id, "maya", "cli")
     assert send_reminders(store, settings, at=draft_created(store, draft.id) + timedelta(days=5)) == []
     assert smtp_server.received == []
 
 
 def draft_created(store: Store, digest_id: int) -> datetime:
-    return review.get(store, digest_id).created_at
+    return lifecycle.get(store, digest_id).created_at
 
 
 def test_a_failed_reminder_is_tried_again(env: tuple[Settings, Store], smtp_server: SmtpServer) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    later = review.get(store, draft.id).created_at + timedelta(days=3)
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    later = lifecycle.get(store, draft.id).created_at + timedelta(days=3)
     smtp_server.handler.rcpt_replies[CHAIR] = "451 mailbox busy"
     with pytest.raises(Exception, match="451"):
         send_reminders(store, settings, at=later)
-    assert review.get(store, draft.id).reminded_at is None
+    assert lifecycle.get(store, draft.id).reminded_at is None
     del smtp_server.handler.rcpt_replies[CHAIR]
     assert send_reminders(store, settings, at=later) == [draft.id]
 
@@ -288,7 +289,7 @@ def test_a_failed_reminder_is_tried_again(env: tuple[Settings, Store], smtp_serv
 
 def test_the_revision_row_holds_json_markdown_text_and_html(env: tuple[Settings, Store]) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(digest_revisions)).one()
         count = conn.scalar(sa.select(sa.func.count()).select_from(transitions))

@@ -25,7 +25,7 @@ path.write_text(path.read_text().replace("{old}", "{new}"))
 
 def cli(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, SECRET_ENV: SECRET, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "bot.cli", "--config", str(config), *args], cwd=ROOT, env=full,
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", "--config", str(config), *args], cwd=ROOT, env=full,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -22,15 +22,15 @@ from urllib.parse import unquote
 
 import pytest
 
-from bot import review
-from bot.digest import build_digest
-from bot.imap import poll
-from bot.review_notify import request_review
-from bot.send import send_approved
-from bot.send_roster import add, members
+from bot.delivery.roster import add, members
+from bot.delivery.send import send_approved
+from bot.imap.poll import poll
+from bot.pipeline.digest import build_digest
+from bot.review import lifecycle
+from bot.review.notify import request_review
 from bot.settings import Settings
-from bot.store import Store, open_store
-from bot.syncstate import sqlite_path
+from bot.store.database import Store, open_store
+from bot.store.syncstate import sqlite_path
 from tests.dovecot import Dovecot
 from tests.mailfactory import make_raw
 from tests.reviewkit import (
@@ -95,7 +95,7 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def awaiting(settings: Settings, store: Store, server: SmtpServer) -> tuple[int, EmailMessage]:
-    draft = review.store_draft(store, settings, make_digest(), "scheduler", "scheduler")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "scheduler", "scheduler")
     request_review(store, settings, draft.id, actor="scheduler", via="scheduler")
     [mail] = review_mails(server)
     return draft.id, mail
@@ -128,8 +128,8 @@ def test_a_polled_approve_reply_approves_and_send_delivers(env: tuple[Settings, 
     polled = digestbot(settings, "poll")
 
     assert ok(polled) == "INBOX: 1 new (0 already stored), last UID 2, 1 to the bot (1 approved)\n"
-    assert review.get(store, digest_id).state == "approved"
-    last = review.history(store, digest_id)[-1]
+    assert lifecycle.get(store, digest_id).state == "approved"
+    last = lifecycle.history(store, digest_id)[-1]
     assert (last.to_state, last.actor, last.via) == ("approved", CHAIR, "email")
     assert store.counts()["messages"] == 1  # the reply is not list mail
     assert this_week(settings, store) == ["ann@example.org"]
@@ -140,9 +140,9 @@ def test_a_polled_approve_reply_approves_and_send_delivers(env: tuple[Settings, 
 
     assert sent.startswith(f"#{digest_id} [driftwood-devel] Weekly Meeting: 2014-08-20") and "(done)" in sent
     got = only(smtp_server.received)
-    assert got.rcpt_tos == (LIST,) and got.message["Message-ID"] == review.get(store, digest_id).mail_message_id
+    assert got.rcpt_tos == (LIST,) and got.message["Message-ID"] == lifecycle.get(store, digest_id).mail_message_id
     assert "Conduit merge" in text_of(got.message)
-    assert review.get(store, digest_id).state == "sent"
+    assert lifecycle.get(store, digest_id).state == "sent"
     assert ok(digestbot(settings, "poll")) == "INBOX: nothing new\n"
 
 
@@ -157,7 +157,7 @@ def test_a_forged_reply_is_ignored_logged_and_the_chair_told(env: tuple[Settings
 
     assert ok(polled) == "INBOX: 0 new (0 already stored), last UID 1, 1 to the bot (1 ignored)\n"
     assert "ignored reply" in polled.stderr and "not from a chair address (mallory@example.net)" in polled.stderr
-    assert review.get(store, digest_id).state == "awaiting"
+    assert lifecycle.get(store, digest_id).state == "awaiting"
     [notice] = notices(smtp_server)
     assert notice["To"] == CHAIR and "ignored 1 reply" in str(notice["Subject"])
     assert "mallory@example.net" in text_of(notice)
@@ -169,8 +169,8 @@ def test_a_forged_reply_is_ignored_logged_and_the_chair_told(env: tuple[Settings
 def test_an_unsubscribe_mail_is_read_by_the_poll(roster_env: tuple[Settings, Store], smtp_server: SmtpServer,
                                                  dovecot: Dovecot) -> None:
     settings, store = roster_env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.approve(store, draft.id, CHAIR, "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.approve(store, draft.id, CHAIR, "cli")
     send_approved(store, settings)
     to_bob = only(smtp_server.to("bob@example.net")).message
     target, _, query = str(to_bob["List-Unsubscribe"]).strip().strip("<>").partition("?subject=")
@@ -192,8 +192,8 @@ def test_an_unsubscribe_mail_is_read_by_the_poll(roster_env: tuple[Settings, Sto
     assert (gone.address, gone.changed_via) == ("bob@example.net", "email")
     assert store.counts()["messages"] == 1 and this_week(settings, store) == ["ann@example.org"]
     following = make_digest(START + timedelta(days=7), END + timedelta(days=7), title="Weekly Meeting: 2014-08-27")
-    next_week = review.store_draft(store, settings, following, "ann", "cli")
-    review.approve(store, next_week.id, CHAIR, "cli")
+    next_week = lifecycle.store_draft(store, settings, following, "ann", "cli")
+    lifecycle.approve(store, next_week.id, CHAIR, "cli")
     smtp_server.handler.received.clear()
     ok(digestbot(settings, "send"))
     assert sorted(smtp_server.recipients()) == ["ann@example.org", "carla@example.com"]
@@ -214,15 +214,15 @@ def test_a_reply_read_again_is_not_acted_on_twice(env: tuple[Settings, Store], s
     again = poll(settings)
 
     assert again.line() == "INBOX: 0 new (1 already stored), last UID 2, 1 to the bot (1 duplicate)"
-    assert review.get(store, digest_id).state == "rejected"
-    assert len(review.history(store, digest_id)) == 3  # drafted, awaiting, rejected: once
+    assert lifecycle.get(store, digest_id).state == "rejected"
+    assert len(lifecycle.history(store, digest_id)) == 3  # drafted, awaiting, rejected: once
     assert notices(smtp_server) == []
 
 
 def test_the_draft_also_lands_in_the_drafts_folder_as_a_ready_answer(env: tuple[Settings, Store],
                                                                      dovecot: Dovecot) -> None:
     settings, store = env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     request_review(store, settings, draft.id, actor="ann", via="cli")
     [(flags, raw)] = fetch_all(dovecot, "Drafts")
     assert b"\\Draft" in flags
@@ -234,14 +234,14 @@ def test_the_draft_also_lands_in_the_drafts_folder_as_a_ready_answer(env: tuple[
     # Sent as it is from the chair's client, it lands in the bot's mailbox, and the poll approves.
     dovecot.deliver("INBOX", [raw])
     assert poll(settings).line() == "INBOX: 0 new (0 already stored), last UID 1, 1 to the bot (1 approved)"
-    assert review.get(store, draft.id).state == "approved"
+    assert lifecycle.get(store, draft.id).state == "approved"
 
 
 def test_an_unreachable_drafts_folder_does_not_stop_the_review(env: tuple[Settings, Store], dovecot: Dovecot,
                                                                smtp_server: SmtpServer) -> None:
     settings, store = env
     dovecot.stop()
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     assert request_review(store, settings, draft.id, actor="ann", via="cli").state == "awaiting"
     assert len(review_mails(smtp_server)) == 1
 
@@ -258,8 +258,8 @@ def test_a_config_error_stops_the_poll_before_the_reply_is_passed(env: tuple[Set
 
     assert failed.returncode == 2 and failed.stdout == ""
     assert f"review.secret: environment variable {SECRET_ENV} is not set" in failed.stderr
-    assert review.get(store, digest_id).state == "awaiting"
+    assert lifecycle.get(store, digest_id).state == "awaiting"
     monkeypatch.setenv(SECRET_ENV, SECRET)
     # The sync state did not move past the reply: the next poll, with the config fixed, acts on it.
     assert ok(digestbot(settings, "poll")) == "INBOX: 0 new (1 already stored), last UID 2, 1 to the bot (1 approved)\n"
-    assert review.get(store, digest_id).state == "approved"
+    assert lifecycle.get(store, digest_id).state == "approved"

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import review
-from bot.review_notify import request_review
-from bot.review_replies import ReplyResult, dkim_pass, is_for_bot, parse_command, process_replies
+from bot.review import lifecycle
+from bot.review.notify import request_review
+from bot.review.replies import ReplyResult, dkim_pass, is_for_bot, parse_command, process_replies
+from bot.review.tokens import Tag, find_tag, is_valid, review_token, subject_tag
 from bot.settings import Settings
-from bot.store import Store, open_store
-from bot.tokens import Tag, find_tag, is_valid, review_token, subject_tag
+from bot.store.database import Store, open_store
 from tests.reviewkit import (
     BOT,
     CHAIR,
@@ -47,7 +47,7 @@ def env(tmp_path: Path, smtp_server: SmtpServer, review_secret: str) -> Env:
 def awaiting(env: Env) -> tuple[int, EmailMessage]:
     """A draft mailed to the chair; its id and the review mail as received."""
     settings, store, server = env
-    draft = review.store_draft(store, settings, make_digest(), "scheduler", "scheduler")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "scheduler", "scheduler")
     request_review(store, settings, draft.id, actor="scheduler", via="scheduler")
     return draft.id, review_mails(server)[-1]
 
@@ -65,8 +65,8 @@ def test_approve_by_mail(env: Env) -> None:
     digest_id, mail = awaiting(env)
     [result] = answer(env, reply(mail, "Approve.\n\nOn Tue, digestbot wrote:\n> digestbot: draft #1\n"))
     assert (result.action, result.digest_id) == ("approved", digest_id)
-    assert review.get(store, digest_id).state == "approved"
-    last = review.history(store, digest_id)[-1]
+    assert lifecycle.get(store, digest_id).state == "approved"
+    last = lifecycle.history(store, digest_id)[-1]
     assert (last.from_state, last.to_state, last.actor, last.via) == ("awaiting", "approved", CHAIR, "email")
 
 
@@ -75,28 +75,28 @@ def test_reject_by_mail_keeps_the_reason(env: Env) -> None:
     digest_id, mail = awaiting(env)
     [result] = answer(env, reply(mail, "reject the Conduit summary is wrong,\nwait for Dave.\n\n-- \nMaya\n"))
     assert result.action == "rejected"
-    assert review.history(store, digest_id)[-1].note == "the Conduit summary is wrong, wait for Dave."
+    assert lifecycle.history(store, digest_id)[-1].note == "the Conduit summary is wrong, wait for Dave."
 
 
 def test_an_edited_markdown_reply_becomes_a_revision_and_comes_back_for_approval(env: Env) -> None:
     _settings, store, server = env
     digest_id, mail = awaiting(env)
-    source = review.revision(store, digest_id).parts.markdown
+    source = lifecycle.revision(store, digest_id).parts.markdown
     edited = source.replace("Vchan support comes when ready.", "Vchan support lands next week.")
     [result] = answer(env, reply(mail, edited + "\n> quoted review mail\n"))
     assert result.action == "edited"
-    draft = review.get(store, digest_id)
+    draft = lifecycle.get(store, digest_id)
     assert (draft.revision, draft.state) == (2, "awaiting")
-    assert "Vchan support lands next week." in review.revision(store, digest_id).parts.text
+    assert "Vchan support lands next week." in lifecycle.revision(store, digest_id).parts.text
     second = review_mails(server)[-1]
     assert f"[digestbot #{digest_id} r2 " in str(second["Subject"])
     assert "lands next week" in text_of(second) and "lands next week" in html_of(second)
     # The first mail's token is for revision 1: it can no longer approve anything.
     [old] = answer(env, reply(mail, "approve\n"))
-    assert old.action == "ignored" and review.get(store, digest_id).state == "awaiting"
+    assert old.action == "ignored" and lifecycle.get(store, digest_id).state == "awaiting"
     [new] = answer(env, reply(second, "approve\n"))
     assert new.action == "approved"
-    assert [t.to_state for t in review.history(store, digest_id)] == ["drafted", "awaiting", "drafted", "awaiting",
+    assert [t.to_state for t in lifecycle.history(store, digest_id)] == ["drafted", "awaiting", "drafted", "awaiting",
                                                                       "approved"]
 
 
@@ -109,7 +109,7 @@ def test_the_token_header_or_in_reply_to_alone_is_enough(env: Env) -> None:
     assert by_header.action == "approved"
     other_id, other = awaiting_next_week(env)
     [by_reference] = answer(env, reply(other, "approve\n", subject="looks good"))
-    assert by_reference.action == "approved" and review.get(store, other_id).state == "approved"
+    assert by_reference.action == "approved" and lifecycle.get(store, other_id).state == "approved"
 
 
 def awaiting_next_week(env: Env) -> tuple[int, EmailMessage]:
@@ -118,7 +118,7 @@ def awaiting_next_week(env: Env) -> tuple[int, EmailMessage]:
     from tests.reviewkit import END, START
 
     settings, store, server = env
-    draft = review.store_draft(store, settings, make_digest(START + timedelta(7), END + timedelta(7)), "s", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(START + timedelta(7), END + timedelta(7)), "s", "cli")
     request_review(store, settings, draft.id, actor="s", via="cli")
     return draft.id, review_mails(server)[-1]
 
@@ -145,7 +145,7 @@ def test_forged_approvals_are_ignored_logged_and_reported(env: Env, kind: str,
     with caplog.at_level(logging.WARNING, logger="digestbot.review"):
         [result] = answer(env, FORGERIES[kind](mail))
     assert result.action == "ignored", result
-    assert review.get(store, digest_id).state == "awaiting"
+    assert lifecycle.get(store, digest_id).state == "awaiting"
     assert any("ignored reply" in r.getMessage() and result.reason in r.getMessage() for r in caplog.records)
     [notice] = notices(server)
     assert notice["To"] == CHAIR and notice["Auto-Submitted"] == "auto-generated"
@@ -155,12 +155,12 @@ def test_forged_approvals_are_ignored_logged_and_reported(env: Env, kind: str,
 def test_a_token_of_an_older_revision_does_not_approve_the_newer(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     settings, store, server = env
     digest_id, mail = awaiting(env)
-    review.edit(store, digest_id, "# Changed on the command line\n", "ann", "cli")
+    lifecycle.edit(store, digest_id, "# Changed on the command line\n", "ann", "cli")
     request_review(store, settings, digest_id, actor="ann", via="cli")
     with caplog.at_level(logging.WARNING):
         [result] = answer(env, reply(mail, "approve\n"))
     assert result.action == "ignored" and "revision 1" in result.reason and "revision 2" in result.reason
-    assert review.get(store, digest_id).state == "awaiting"
+    assert lifecycle.get(store, digest_id).state == "awaiting"
     assert "ignored reply" in caplog.text and len(notices(server)) == 1
 
 
@@ -172,7 +172,7 @@ def test_a_replayed_token_is_ignored_logged_and_reported(env: Env, caplog: pytes
     with caplog.at_level(logging.WARNING):
         [again] = answer(env, reply(mail, "approve\n"))  # a new mail with the used token
     assert again.action == "ignored" and "replay" in again.reason
-    assert review.get(store, digest_id).state == "rejected"
+    assert lifecycle.get(store, digest_id).state == "rejected"
     assert "replay" in caplog.text and len(notices(server)) == 1
     # The very same reply seen twice (a re-poll) is a duplicate, not an attack: no alarm.
     [dup] = answer(env, first)
@@ -182,7 +182,7 @@ def test_a_replayed_token_is_ignored_logged_and_reported(env: Env, caplog: pytes
 def test_a_reply_to_a_decided_draft_is_ignored(env: Env) -> None:
     _settings, store, _server = env
     digest_id, mail = awaiting(env)
-    review.approve(store, digest_id, "ann", "cli")
+    lifecycle.approve(store, digest_id, "ann", "cli")
     [result] = answer(env, reply(mail, "reject changed my mind\n"))
     assert result.action == "ignored" and "already approved" in result.reason
 
@@ -203,7 +203,7 @@ def test_auto_replies_and_other_mail_are_left_alone(env: Env, caplog: pytest.Log
     unrelated = reply(None, "Hi bot, how are you?\n", subject="hello", sender="someone@example.net")
     results = answer(env, out_of_office, unrelated)
     assert [r.action for r in results] == ["auto-reply", "not-review"]
-    assert review.get(store, digest_id).state == "awaiting" and notices(server) == []
+    assert lifecycle.get(store, digest_id).state == "awaiting" and notices(server) == []
 
 
 def test_one_notice_for_a_batch_of_ignored_replies(env: Env) -> None:
@@ -252,7 +252,7 @@ def test_dkim_required_accepts_only_a_signature_by_the_from_domain(tmp_path: Pat
     tampered = _signed(reply(mail, "reject no\n"), private).replace(b"reject no", b"approve  ")
     results = answer(env, unsigned, wrong_domain, tampered, dkim_dns=lookup)
     assert [r.action for r in results] == ["ignored"] * 3 and all("DKIM" in r.reason for r in results)
-    assert review.get(env[1], digest_id).state == "awaiting"
+    assert lifecycle.get(env[1], digest_id).state == "awaiting"
     good = _signed(reply(mail, "approve\n"), private)
     assert dkim_pass(good, CHAIR, lookup)
     assert answer(env, good, dkim_dns=lookup)[0].action == "approved"
@@ -311,9 +311,9 @@ def test_reading_any_reply_never_fails(body: str) -> None:
 
 
 def test_the_poll_hook_keeps_bot_mail_out_of_the_list_and_acts_on_it(env: Env) -> None:
-    from bot.ingest import ingest
+    from bot.mail.ingest import ingest
     from bot.model import RawMail
-    from bot.review_replies import BotMail
+    from bot.review.replies import BotMail
     from tests.mailfactory import make_raw
 
     settings, store, _server = env
@@ -328,7 +328,7 @@ def test_the_poll_hook_keeps_bot_mail_out_of_the_list_and_acts_on_it(env: Env) -
     hook.flush()
     assert report.new == 2 and store.counts()["messages"] == 2  # the reply is not list mail
     assert [r.action for r in hook.results] == ["approved"] and progress
-    assert review.get(store, digest_id).state == "approved"
+    assert lifecycle.get(store, digest_id).state == "approved"
 
 
 def test_without_a_configured_secret_bot_mail_is_ignored_not_fatal(env: Env, caplog: pytest.LogCaptureFixture) -> None:

@@ -22,10 +22,10 @@ import pytest
 import time_machine
 
 from bot.errors import ConfigError, SourceError
-from bot.jobs import JOB_ORDER, JobFn, JobRun, Skipped, crontab, crontab_weekdays, draft_period, job_specs
-from bot.schedule import LockBusy, Runner, due_runs, run, schedule_table
+from bot.schedule.jobs import JOB_ORDER, JobFn, JobRun, Skipped, crontab, crontab_weekdays, draft_period, job_specs
+from bot.schedule.runner import LockBusy, Runner, due_runs, run, schedule_table
 from bot.settings import ListSettings, ScheduleSettings, Settings, StoreSettings
-from bot.store import Store, open_store
+from bot.store.database import Store, open_store
 
 LONDON = ZoneInfo("Europe/London")
 

@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from bot import review
+from bot.delivery.smtp import Outcome, Result
 from bot.errors import ReviewError
-from bot.ingest import ingest
-from bot.jobs import JobFn, JobRun, Skipped, Transports, draft_job, live_jobs
+from bot.mail.ingest import ingest
 from bot.model import RawMail
-from bot.schedule import Runner
-from bot.send_smtp import Outcome, Result
+from bot.review import lifecycle
+from bot.schedule.jobs import JobFn, JobRun, Skipped, Transports, draft_job, live_jobs
+from bot.schedule.runner import Runner
 from bot.settings import (
     DigestSettings,
     ListSettings,
@@ -33,7 +33,7 @@ from bot.settings import (
     SmtpSettings,
     StoreSettings,
 )
-from bot.store import Store, open_store
+from bot.store.database import Store, open_store
 from tests.mailfactory import make_raw
 
 LONDON = ZoneInfo("Europe/London")
@@ -118,8 +118,8 @@ def hours(start: datetime, end: datetime) -> Iterator[datetime]:
         yield now
 
 
-def draft_of(store: Store, week: datetime) -> review.Draft:
-    [found] = [d for d in review.drafts(store) if d.period_start == week and d.state != "superseded"]
+def draft_of(store: Store, week: datetime) -> lifecycle.Draft:
+    [found] = [d for d in lifecycle.drafts(store) if d.period_start == week and d.state != "superseded"]
     return found
 
 
@@ -140,10 +140,10 @@ def test_a_month_one_draft_per_week_one_reminder_per_unapproved_draft_one_send_p
                 store = open_store(settings.store_url)
                 bot = Runner(settings, store, jobs_with(mailer, mailing_list))
             if now in approvals:
-                review.approve(store, draft_of(store, approvals[now]).id, CHAIR, "email")
+                lifecycle.approve(store, draft_of(store, approvals[now]).id, CHAIR, "email")
             assert bot.run_pass() == []
 
-    weeks = {d.period_start.astimezone(LONDON).date().isoformat(): d.state for d in review.drafts(store)}
+    weeks = {d.period_start.astimezone(LONDON).date().isoformat(): d.state for d in lifecycle.drafts(store)}
     # 23 Sep and 14 Oct had fewer than 3 messages: no draft, the chair was told instead.
     assert weeks == {"2024-09-30": "sent", "2024-10-07": "awaiting", "2024-10-21": "sent"}
     assert mailer.kinds() == Counter({"review": 3, "notice": 2, "reminder": 1, "digest": 2})
@@ -170,12 +170,12 @@ def test_drafting_a_week_twice_supersedes_and_never_redrafts_an_approved_week(se
     first = draft()
     assert first.startswith("drafted #1 for 2024-10-21..2024-10-27 (4 messages)")
     assert draft().startswith("drafted #2 for 2024-10-21..2024-10-27 (4 messages, superseding #1)")
-    assert [(d.id, d.state) for d in review.drafts(store)] == [(1, "superseded"), (2, "awaiting")]
-    review.approve(store, 2, CHAIR, "email")
+    assert [(d.id, d.state) for d in lifecycle.drafts(store)] == [(1, "superseded"), (2, "awaiting")]
+    lifecycle.approve(store, 2, CHAIR, "email")
     with pytest.raises(Skipped, match=r"2024-10-21\.\.2024-10-27 not redrafted: .*already approved as #2"):
         draft()
-    assert [(d.id, d.state) for d in review.drafts(store)] == [(1, "superseded"), (2, "approved")]
+    assert [(d.id, d.state) for d in lifecycle.drafts(store)] == [(1, "superseded"), (2, "approved")]
     assert mailer.kinds() == Counter({"review": 2})
     with pytest.raises(ReviewError):  # and the chair's approval stands
-        review.approve(store, 1, CHAIR, "email")
+        lifecycle.approve(store, 1, CHAIR, "email")
     store.engine.dispose()

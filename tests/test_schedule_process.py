@@ -1,6 +1,6 @@
 """`run` and `run --once` as real processes: the store lock, signals, the CLI's messages.
 
-The jobs are recording fakes (a script calls bot.schedule.run, as the CLI
+The jobs are recording fakes (a script calls bot.schedule.runner.run, as the CLI
 does); the CLI itself is run where no job has to reach a server.
 """
 
@@ -19,14 +19,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Runs bot.schedule.run with jobs that log "job due start|done" lines to a file; the `slow`
+# Runs bot.schedule.runner.run with jobs that log "job due start|done" lines to a file; the `slow`
 # one waits for the test to create WORK.release before it finishes.
 SCRIPT = """
 import logging, os, sys, time
 from datetime import datetime
 from bot.errors import DigestbotError
-from bot.jobs import JOB_ORDER
-from bot.schedule import run
+from bot.schedule.jobs import JOB_ORDER
+from bot.schedule.runner import run
 from bot.settings import load_settings
 
 config, mode, now, work, slow, wait = sys.argv[1:7]
@@ -145,7 +145,7 @@ def test_the_cli_says_clearly_that_another_bot_holds_the_store(tmp_path: Path, c
          str(tmp_path / "store.sqlite3.lock")], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        result = subprocess.run([sys.executable, "-m", "bot.cli", "--config", str(config), "run", "--once"],
+        result = subprocess.run([sys.executable, "-m", "bot.cli.main", "--config", str(config), "run", "--once"],
                                 capture_output=True, text=True, env=env(), timeout=60)
     finally:
         holder.kill()
@@ -195,7 +195,7 @@ def test_the_cli_runs_every_job_and_reports_the_ones_that_failed(tmp_path: Path)
     config = tmp_path / "digestbot.toml"
     config.write_text(YEARLY + 'log_file = "bot.log"\n[digest]\nmin_messages = 1\n', encoding="utf-8")
     assert Bot(tmp_path, config).once((datetime.now(UTC) - timedelta(days=400)).isoformat()).returncode == 0
-    cli = [sys.executable, "-m", "bot.cli", "--config", str(config)]
+    cli = [sys.executable, "-m", "bot.cli.main", "--config", str(config)]
     result = subprocess.run([*cli, "run", "--once"], capture_output=True, text=True, env=env(), timeout=120)
     # No IMAP server is configured: the poll fails, the other jobs run all the same.
     assert result.returncode == 1

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import review
+from bot.review import lifecycle
 from bot.settings import load_settings
-from bot.store import open_store
+from bot.store.database import open_store
 from tests.dovecot import Dovecot
 from tests.mailfactory import make_raw, mbox_of
 from tests.reviewkit import make_digest
@@ -41,7 +41,7 @@ LIST = "driftwood-devel@lists.example.org"
 SCHEDULER = """
 import sys
 from datetime import datetime, UTC
-from bot.schedule import run, setup_logging
+from bot.schedule.runner import run, setup_logging
 from bot.settings import load_settings
 import logging
 logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s")
@@ -120,7 +120,7 @@ class Outputs:
         return done
 
     def cli(self, *args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-        return self.run("-m", "bot.cli", "--config", "digestbot.toml", *args, **kw)  # type: ignore[arg-type]
+        return self.run("-m", "bot.cli.main", "--config", "digestbot.toml", *args, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.timeout(300)
@@ -225,8 +225,8 @@ def test_smtp_with_a_self_signed_certificate_and_no_ca_file_fails_clearly(tmp_pa
         out = Outputs(folder)
         settings = load_settings(folder / "digestbot.toml")
         store = open_store(settings.store_url)
-        draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-        review.approve(store, draft.id, CHAIR, "cli")
+        draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+        lifecycle.approve(store, draft.id, CHAIR, "cli")
         store.engine.dispose()
 
         failed = out.cli("send", code=1)

@@ -13,14 +13,14 @@ from urllib.parse import unquote
 import pytest
 import sqlalchemy as sa
 
-from bot import review
+from bot.delivery.roster import add, members, remove
+from bot.delivery.send import RetryPolicy, send_approved
+from bot.delivery.smtp import Mailer
 from bot.errors import SendError
-from bot.review_replies import process_replies
-from bot.send import RetryPolicy, send_approved
-from bot.send_roster import add, members, remove
-from bot.send_smtp import Mailer
+from bot.review import lifecycle
+from bot.review.replies import process_replies
 from bot.settings import Settings
-from bot.store import Store, deliveries, now, open_store
+from bot.store.database import Store, deliveries, now, open_store
 from tests.reviewkit import (
     BOT,
     CHAIR,
@@ -43,8 +43,8 @@ PASSWORD = "Sm7p-pa55word!"  # must never show up in logs, errors or the store
 
 
 def approved(settings: Settings, store: Store) -> int:
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.approve(store, draft.id, CHAIR, "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.approve(store, draft.id, CHAIR, "cli")
     return draft.id
 
 
@@ -81,13 +81,13 @@ def test_list_mode_sends_once_to_the_list_with_proper_headers(list_env: tuple[Se
     got = only(server.received)
     assert (got.mail_from, got.rcpt_tos) == (BOT, (LIST,))
     msg = got.message
-    assert msg["Message-ID"] == review.get(store, digest_id).mail_message_id
+    assert msg["Message-ID"] == lifecycle.get(store, digest_id).mail_message_id
     assert (msg["From"], msg["To"], msg["Reply-To"]) == (BOT, LIST, LIST)
     assert msg["Subject"] == "[driftwood-devel] Weekly Meeting: 2014-08-20 (18–24 Aug 2014)"
     assert abs(parsedate_to_datetime(str(msg["Date"])) - now()) < timedelta(minutes=1)
     assert msg["Auto-Submitted"] is None and msg["List-Unsubscribe"] is None
-    assert review.get(store, digest_id).state == "sent"
-    assert review.history(store, digest_id)[-1].note == "1 sent"
+    assert lifecycle.get(store, digest_id).state == "sent"
+    assert lifecycle.history(store, digest_id)[-1].note == "1 sent"
     assert send_approved(store, settings).lines() == ["nothing to send"]
     assert len(server.received) == 1
 
@@ -95,9 +95,9 @@ def test_list_mode_sends_once_to_the_list_with_proper_headers(list_env: tuple[Se
 @pytest.mark.parametrize("state", ["drafted", "awaiting", "rejected", "superseded"])
 def test_nothing_unapproved_ever_goes_out(list_env: tuple[Settings, Store, SmtpServer], state: str) -> None:
     settings, store, server = list_env
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
     if state != "drafted":
-        review.transition(store, draft.id, state, "ann", "cli")
+        lifecycle.transition(store, draft.id, state, "ann", "cli")
     assert send_approved(store, settings).lines() == ["nothing to send"]
     assert server.received == [] and ledger(store, draft.id) == {}
 
@@ -112,7 +112,7 @@ def test_roster_mode_one_transaction_per_subscriber(roster_env: tuple[Settings, 
     send_approved(store, settings)
     assert [got.rcpt_tos for got in server.received] == [("ann@example.org",), ("carla@example.com",)]
     message_ids = {got.message["Message-ID"] for got in server.received}
-    assert message_ids == {review.get(store, digest_id).mail_message_id}  # one digest, one stable id
+    assert message_ids == {lifecycle.get(store, digest_id).mail_message_id}  # one digest, one stable id
     first = server.received[0].message
     assert first["To"] == "Ann <ann@example.org>" or first["To"] == "ann@example.org"
     assert first["Reply-To"] == LIST
@@ -136,8 +136,8 @@ def test_unsubscribe_by_mail(roster_env: tuple[Settings, Store, SmtpServer]) -> 
     inactive = [m for m in members(store, include_inactive=True) if not m.active]
     assert [(m.address, m.changed_via) for m in inactive] == [("bob@example.net", "email")]
     following = make_digest(START + timedelta(days=7), END + timedelta(days=7), title="Weekly Meeting: 2014-08-27")
-    next_week = review.store_draft(store, settings, following, "a", "cli")
-    review.approve(store, next_week.id, CHAIR, "cli")
+    next_week = lifecycle.store_draft(store, settings, following, "a", "cli")
+    lifecycle.approve(store, next_week.id, CHAIR, "cli")
     server.handler.received.clear()
     send_approved(store, settings)
     assert "bob@example.net" not in server.recipients()
@@ -153,14 +153,14 @@ def test_4xx_is_retried_later_with_backoff(roster_env: tuple[Settings, Store, Sm
     first = send_approved(store, settings).digests[0]
     assert first.sent == ["ann@example.org", "carla@example.com"] and not first.done
     assert ledger(store, digest_id)["bob@example.net"] == ("deferred", 1)
-    assert review.get(store, digest_id).state == "approved"
+    assert lifecycle.get(store, digest_id).state == "approved"
     soon = send_approved(store, settings, at=now() + timedelta(minutes=1)).digests[0]
     assert soon.waiting == 1 and ledger(store, digest_id)["bob@example.net"] == ("deferred", 1)
     del server.handler.rcpt_replies["bob@example.net"]
     later = send_approved(store, settings, at=now() + timedelta(minutes=6)).digests[0]
     assert later.sent == ["bob@example.net"] and later.done
     assert server.recipients() == ["ann@example.org", "carla@example.com", "bob@example.net"]
-    assert review.get(store, digest_id).state == "sent" and notices(server) == []
+    assert lifecycle.get(store, digest_id).state == "sent" and notices(server) == []
 
 
 def test_4xx_at_data_and_giving_up_after_the_last_attempt(roster_env: tuple[Settings, Store, SmtpServer]) -> None:
@@ -171,7 +171,7 @@ def test_4xx_at_data_and_giving_up_after_the_last_attempt(roster_env: tuple[Sett
     for _ in range(3):
         send_approved(store, settings, retry=retry)
     assert ledger(store, digest_id)["carla@example.com"] == ("failed", 3)
-    assert review.get(store, digest_id).state == "sent"
+    assert lifecycle.get(store, digest_id).state == "sent"
     [notice] = notices(server)
     assert "carla@example.com: FAILED (gave up after 3 attempts" in text_of(notice)
 
@@ -186,8 +186,8 @@ def test_5xx_is_recorded_the_rest_continue_and_the_chair_is_told(
     assert report.sent == ["ann@example.org", "carla@example.com"] and report.done
     assert report.failed == [("bob@example.net", "RCPT TO: 550 5.1.1 no such user")]
     assert ledger(store, digest_id)["bob@example.net"] == ("failed", 1)
-    assert review.get(store, digest_id).state == "sent"
-    assert review.history(store, digest_id)[-1].note == "2 sent, 1 failed"
+    assert lifecycle.get(store, digest_id).state == "sent"
+    assert lifecycle.history(store, digest_id)[-1].note == "2 sent, 1 failed"
     [notice] = notices(server)
     assert notice["To"] == CHAIR and notice["Auto-Submitted"] == "auto-generated"
     assert "bob@example.net: FAILED (RCPT TO: 550 5.1.1 no such user)" in text_of(notice)
@@ -202,7 +202,7 @@ def test_an_empty_roster_sends_nothing_and_keeps_the_approval(roster_env: tuple[
         remove(store, address)
     digest_id = approved(settings, store)
     assert "no active subscribers" in send_approved(store, settings).lines()[0]
-    assert review.get(store, digest_id).state == "approved" and server.received == []
+    assert lifecycle.get(store, digest_id).state == "approved" and server.received == []
 
 
 # -- the ledger ------------------------------------------------------------------
@@ -218,8 +218,8 @@ def test_a_row_left_sending_is_never_resent_and_the_chair_is_told(
     report = send_approved(store, settings)
     assert server.to(LIST) == []
     assert ledger(store, digest_id) == {LIST: ("unknown", 1)}
-    assert report.digests[0].done and review.get(store, digest_id).state == "sent"
-    assert review.history(store, digest_id)[-1].note == "1 unknown"
+    assert report.digests[0].done and lifecycle.get(store, digest_id).state == "sent"
+    assert lifecycle.history(store, digest_id)[-1].note == "1 unknown"
     [notice] = notices(server)
     assert f"#{digest_id} to {LIST}: UNKNOWN" in text_of(notice)
 
@@ -241,7 +241,7 @@ def test_no_server_means_nothing_sent_and_nothing_lost(tmp_path: Path, review_se
     with pytest.raises(SendError, match=r"cannot connect to SMTP server 127\.0\.0\.1:1"):
         send_approved(store, settings, mailer=Mailer(settings.smtp, connect_wait=0))
     assert ledger(store, digest_id) == {LIST: ("pending", 0)}
-    assert review.get(store, digest_id).state == "approved"
+    assert lifecycle.get(store, digest_id).state == "approved"
 
 
 def test_two_sends_at_once_do_not_both_run(list_env: tuple[Settings, Store, SmtpServer]) -> None:
@@ -277,7 +277,7 @@ def test_tls_and_auth_with_a_password_from_a_file_or_the_environment(
         with caplog.at_level(logging.DEBUG):
             send_approved(store, settings)
         assert server.logins == ["digestbot"] and len(server.to(LIST)) == 1
-        assert review.get(store, digest_id).state == "sent"
+        assert lifecycle.get(store, digest_id).state == "sent"
         assert PASSWORD not in caplog.text
         assert PASSWORD.encode() not in (tmp_path / "store.sqlite3").read_bytes()
     finally:

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot import review
-from bot.send import send_approved
-from bot.send_roster import add
-from bot.store import deliveries, open_store
+from bot.delivery.roster import add
+from bot.delivery.send import send_approved
+from bot.review import lifecycle
+from bot.store.database import deliveries, open_store
 from tests.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, settings_for, text_of, write_config
 from tests.smtp_server import Received, SmtpServer
 
@@ -29,7 +29,7 @@ ROSTER = ["ann@example.org", "bob@example.net", "carla@example.com"]
 
 def run_send(config: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, SECRET_ENV: SECRET}
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "--config", str(config), "send"], cwd=ROOT, env=env,
+    return subprocess.Popen([sys.executable, "-m", "bot.cli.main", "--config", str(config), "send"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -52,8 +52,8 @@ def test_a_killed_send_is_finished_by_the_next_without_doubles(tmp_path: Path, s
     store = open_store(settings.store_url)
     for address in ROSTER:
         add(store, address)
-    draft = review.store_draft(store, settings, make_digest(), "ann", "cli")
-    review.approve(store, draft.id, CHAIR, "cli")
+    draft = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    lifecycle.approve(store, draft.id, CHAIR, "cli")
 
     pid: list[int] = []
     fired: list[bool] = []
@@ -76,7 +76,7 @@ def test_a_killed_send_is_finished_by_the_next_without_doubles(tmp_path: Path, s
     assert proc.returncode == -signal.SIGKILL, err.decode()
     smtp_server.handler.on_rcpt = smtp_server.handler.on_data = None
     before = digest_recipients(smtp_server)
-    assert review.get(store, draft.id).state == "approved"  # not done yet
+    assert lifecycle.get(store, draft.id).state == "approved"  # not done yet
 
     report = send_approved(store, settings)
 
@@ -89,7 +89,7 @@ def test_a_killed_send_is_finished_by_the_next_without_doubles(tmp_path: Path, s
     if stage == "data":
         expected[victim] = "unknown"  # resolved toward "never twice"
     assert states == expected
-    assert report.digests[0].done and review.get(store, draft.id).state == "sent"
+    assert report.digests[0].done and lifecycle.get(store, draft.id).state == "sent"
     told = notices(smtp_server)
     if stage == "data":
         assert len(told) == 1 and f"to {victim}: UNKNOWN" in text_of(told[0])

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import source
-from bot.source import MboxSource
+from bot.mail import source
+from bot.mail.source import MboxSource
 
 _ESCAPED = re.compile(rb"^>(>*From )")
 

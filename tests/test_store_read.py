@@ -13,11 +13,11 @@ import pytest
 
 import bot
 from bot.errors import StoreError
-from bot.ingest import ingest
+from bot.mail.ingest import ingest
+from bot.mail.source import open_source
 from bot.settings import LimitSettings
-from bot.source import open_source
-from bot.store import Store, open_store
-from bot.store_read import SqliteMailReader, open_mail_reader
+from bot.store.database import Store, open_store
+from bot.store.sqlite_reader import SqliteMailReader, open_mail_reader
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = Path(bot.__file__).parent / "demo" / "week.mbox"
@@ -77,8 +77,8 @@ def test_a_damaged_store_is_one_clear_error(tmp_path: Path) -> None:
 
 def test_a_draft_reads_without_sqlalchemy_and_drafts_the_same(demo_store: tuple[str, Store],
                                                               tmp_path: Path) -> None:
-    from bot.cli_context import render_digest
-    from bot.digest import build_digest, period_for
+    from bot.cli.context import render_digest
+    from bot.pipeline.digest import build_digest, period_for
     from bot.settings import load_settings
 
     url, store = demo_store
@@ -87,8 +87,8 @@ def test_a_draft_reads_without_sqlalchemy_and_drafts_the_same(demo_store: tuple[
                       encoding="utf-8")
     first = min(m.date for m in store.mails_between(*EVERYTHING))
     output = tmp_path / "draft.json"
-    probe = ("import sys; from bot.cli import main; main(sys.argv[1:]); "
-             "print('sqlalchemy' in sys.modules, 'bot.store' in sys.modules)")
+    probe = ("import sys; from bot.cli.main import main; main(sys.argv[1:]); "
+             "print('sqlalchemy' in sys.modules, 'bot.store.database' in sys.modules)")
     argv = ["-q", "-c", str(config), "draft", "--week-of", f"{first:%Y-%m-%d}", "--format", "json", "-o", str(output)]
     result = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, timeout=120,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)

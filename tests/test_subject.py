@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.subject import PatchInfo, clean_title, is_reply, normalize_subject, patch_info, subject_tags
+from bot.pipeline.subject import PatchInfo, clean_title, is_reply, normalize_subject, patch_info, subject_tags
 
 
 @pytest.mark.parametrize(

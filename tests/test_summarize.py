@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.model import SummarySentence
-from bot.summarize import (
+from bot.pipeline.summarize import (
     STRATEGIES,
     Utterance,
     bonus,
@@ -19,8 +19,8 @@ from bot.summarize import (
     split_sentences,
     summarize_thread,
 )
-from bot.summarize.bonus import is_greeting_question
-from bot.summarize.tokenize import OfflineTokenizer, count_words, get_tokenizer
+from bot.pipeline.summarize.bonus import is_greeting_question
+from bot.pipeline.summarize.tokenize import OfflineTokenizer, count_words, get_tokenizer
 
 THREAD = [
     Utterance(
@@ -189,7 +189,7 @@ def test_tokenizer_works_with_sumy_parser() -> None:
 
 def test_importing_the_package_is_cheap() -> None:
     code = (
-        "import sys, bot.summarize; "
+        "import sys, bot.pipeline.summarize; "
         "print(sorted(m for m in ('numpy', 'scipy', 'sumy', 'nupunkt', 'nltk') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -200,7 +200,7 @@ def test_a_lexrank_summary_never_imports_nltk_or_sumys_summarizers() -> None:
     """sumy's stemmer module imports nltk, and nltk scipy.stats: over a second per draft."""
     code = (
         "import sys\n"
-        "from bot.summarize import Utterance, summarize_thread\n"
+        "from bot.pipeline.summarize import Utterance, summarize_thread\n"
         "picked = summarize_thread([Utterance('<a@x>', 'Ann', 'The build fails on arm64. We measured it twice.'),"
         " Utterance('<b@x>', 'Bob', 'The arm64 build fails since the merge. I will bisect it.')], words=20)\n"
         "assert picked, picked\n"
@@ -215,8 +215,8 @@ def test_lexrank_scores_are_sumys_lexrank_ratings() -> None:
     from sumy.models.dom import ObjectDocumentModel, Paragraph, Sentence  # type: ignore[import-untyped]
     from sumy.summarizers.lex_rank import LexRankSummarizer  # type: ignore[import-untyped]
 
-    from bot.summarize.strategies import score_sentences
-    from bot.summarize.tokenize import get_stemmer, get_stop_words
+    from bot.pipeline.summarize.strategies import score_sentences
+    from bot.pipeline.summarize.tokenize import get_stemmer, get_stop_words
 
     sentences = [
         "The build fails on arm64 since the merge.", "We measured the arm64 build twice, and it fails.",

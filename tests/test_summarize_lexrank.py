@@ -21,8 +21,8 @@ from sumy.parsers.plaintext import PlaintextParser  # type: ignore[import-untype
 from sumy.summarizers.lex_rank import LexRankSummarizer  # type: ignore[import-untyped]
 from sumy.utils import get_stop_words  # type: ignore[import-untyped]
 
-from bot.summarize.sumy_lexrank import FastLexRankSummarizer
-from bot.summarize.tokenize import get_tokenizer
+from bot.pipeline.summarize.sumy_lexrank import FastLexRankSummarizer
+from bot.pipeline.summarize.tokenize import get_tokenizer
 
 SUBJECTS = [
     "we",
@@ -242,7 +242,7 @@ def test_threshold_on_a_pair_cosine_matches_sumy() -> None:
 @pytest.mark.parametrize("dense_term", [0, 3, 10**9])
 def test_both_ways_of_summing_shared_terms_match_sumy(dense_term: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Terms held by many sentences add an outer product in place, the others go through bincount."""
-    from bot.summarize import lexrank
+    from bot.pipeline.summarize import lexrank
 
     monkeypatch.setattr(lexrank, "DENSE_TERM", dense_term)
     assert_equivalent(_document(_sentences(random.Random(31), 120)))

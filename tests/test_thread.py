@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.model import Mail, Thread
-from bot.thread import build_threads
+from bot.pipeline.thread import build_threads
 
 T0 = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
 

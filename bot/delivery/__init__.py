@@ -1,0 +1,1 @@
+"""Sending an approved digest to its subscribers, exactly once."""

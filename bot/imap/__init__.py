@@ -1,0 +1,1 @@
+"""Following the list over IMAP as an ordinary subscriber."""

@@ -1,0 +1,1 @@
+"""Mail in: read a source, parse MIME, store raw bytes first."""

@@ -1,0 +1,179 @@
+"""Store raw mail first, then parse what is new: the path every source takes.
+
+Raw bytes are committed before parsing starts, so a crash or a kill while
+parsing loses nothing: the next run parses whatever is still unparsed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+
+from bot.model import Mail, RawMail
+from bot.settings import LimitSettings
+from bot.store.sqlite_writer import RawStore, attach_writer, message_id_of, now
+
+BATCH = 400
+FIRST_BATCH = 100  # with a pool: short, so the parse workers start while the main process reads on
+# Below this many messages a process pool costs more than it saves.
+POOL_THRESHOLD = 800
+SMALL_BATCH = 50  # parsed in this process even with a pool
+MAX_WORKERS = 4
+IN_FLIGHT = 2  # batches parsing while the next is read and stored: bounds memory
+
+
+@dataclass
+class IngestReport:
+    read: int = 0
+    new: int = 0
+    duplicates: int = 0
+    parsed: int = 0
+    flagged: int = 0
+
+    def line(self) -> str:
+        return (f"{self.read} read, {self.new} new, {self.duplicates} already stored, "
+                f"{self.parsed} parsed, {self.flagged} flagged")
+
+
+def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
+           expected: int | None = None, on_progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Store and parse every message from `mails`; returns the counts.
+
+    `on_progress` is called once the messages taken so far are stored (raw).
+    Parsing runs in worker processes while the next batch is read and stored,
+    and each message is parsed once.
+    """
+    report = IngestReport()
+    pooled = expected is None or expected >= POOL_THRESHOLD
+    with _Parsers(limits, pooled, store.shared_url) as parsers:
+        for batch in _batches(mails, FIRST_BATCH if parsers.pool is not None else BATCH, BATCH):
+            stored = store.add_raw(batch)
+            report.read += len(batch)
+            report.new += sum(1 for s in stored if s.new)
+            report.duplicates += len(batch) - sum(1 for s in stored if s.new)
+            parsers.submit([(s.pk, s.message_id, s.raw) for s in stored if s.new])
+            if on_progress:
+                on_progress(sum(len(m.raw) for m in batch))
+            _save(store, parsers.done(), report)
+        if parsers.pending:
+            store.checkpoint()  # the raw mail, while the last batches parse
+        _save(store, parsers.drain(), report)
+        # Anything a killed earlier run stored but never parsed (this run's are all saved by now).
+        leftover = store.unparsed()
+        for start in range(0, len(leftover), BATCH):
+            pks = leftover[start : start + BATCH]
+            parsers.submit([(pk, message_id_of(raw), raw) for pk, raw in store.raw_of(pks)])
+            _save(store, parsers.done(), report)
+        _save(store, parsers.drain(), report)
+    return report
+
+
+def _batches(mails: Iterable[RawMail], first_size: int, size: int) -> Iterator[list[RawMail]]:
+    iterator = iter(mails)
+    if first := list(islice(iterator, first_size)):
+        yield first
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _save(store: RawStore, batches: Iterable[_Parsed], report: IngestReport) -> None:
+    for batch in batches:
+        if batch.results:  # parsed in this process, or by a worker without access to the store
+            store.save_parsed(batch.results)
+        report.parsed += batch.parsed
+        report.flagged += batch.flagged
+
+
+Job = tuple[int, str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """A parsed batch: its counts, and its results unless a worker saved them already."""
+
+    parsed: int
+    flagged: int
+    results: list[tuple[int, Mail]]
+
+
+class _Parsers:
+    """Parses batches in worker processes, a bounded number in flight, results in order.
+
+    Workers save what they parse themselves when they can open the store (not
+    an in-memory one), so the main process only reads and stores raw mail.
+    Without a pool (small imports) a batch is parsed at once, in this process.
+    """
+
+    def __init__(self, limits: LimitSettings, pooled: bool, store_url: str | None) -> None:
+        self.limits = limits
+        workers = min(MAX_WORKERS, os.cpu_count() or 1) if pooled else 1
+        self.pool: Executor | None = None
+        if workers > 1:
+            self.pool = ProcessPoolExecutor(workers, initializer=_attach_worker, initargs=(store_url,))
+            self.pool.submit(int)  # the first submit forks every worker: now, while the first batch is read
+        self.workers = workers
+        self.pending: deque[list[Future[_Parsed]]] = deque()
+
+    def __enter__(self) -> _Parsers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def submit(self, jobs: list[Job]) -> None:
+        if not jobs:
+            return
+        stamp = now()
+        if self.pool is None or len(jobs) <= SMALL_BATCH:
+            parsed: Future[_Parsed] = Future()
+            parsed.set_result(_counted(parse_batch(jobs, self.limits, stamp), keep=True))
+            self.pending.append([parsed])
+            return
+        size = -(-len(jobs) // self.workers)
+        self.pending.append([self.pool.submit(_parse_in_worker, jobs[i : i + size], self.limits, stamp)
+                             for i in range(0, len(jobs), size)])
+
+    def done(self) -> Iterator[_Parsed]:
+        """Parsed batches that are ready, in order; waits only while too many are in flight."""
+        while self.pending and (len(self.pending) > IN_FLIGHT or all(f.done() for f in self.pending[0])):
+            yield from (future.result() for future in self.pending.popleft())
+
+    def drain(self) -> Iterator[_Parsed]:
+        while self.pending:
+            yield from (future.result() for future in self.pending.popleft())
+
+
+_worker_store: RawStore | None = None  # a parse worker's own connection to the store
+
+
+def _attach_worker(url: str | None) -> None:
+    global _worker_store
+    import bot.mail.parse  # noqa: F401 - loaded here, at the fork, while the main process reads the first batch
+
+    _worker_store = attach_writer(url) if url else None
+
+
+def _parse_in_worker(jobs: list[Job], limits: LimitSettings, stamp: datetime) -> _Parsed:
+    results = parse_batch(jobs, limits, stamp)
+    if _worker_store is None:
+        return _counted(results, keep=True)
+    _worker_store.save_parsed(results)
+    return _counted(results, keep=False)
+
+
+def _counted(results: list[tuple[int, Mail]], *, keep: bool) -> _Parsed:
+    flagged = sum(1 for _, mail in results if mail.flags)
+    return _Parsed(len(results) - flagged, flagged, results if keep else [])
+
+
+def parse_batch(jobs: list[Job], limits: LimitSettings, stamp: datetime) -> list[tuple[int, Mail]]:
+    """Parse a batch (runs in a worker process when the import is large)."""
+    from bot.mail.parse import parse_mail  # a pooled import's main process never needs the parser
+
+    return [(pk, parse_mail(raw, mid, stamp, limits)) for pk, mid, raw in jobs]

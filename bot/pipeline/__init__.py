@@ -1,0 +1,1 @@
+"""From stored mail to a digest: clean, thread, group, summarize."""

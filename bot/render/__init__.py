@@ -1,0 +1,1 @@
+"""A digest as text, Markdown, HTML and mail."""

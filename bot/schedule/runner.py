@@ -1,0 +1,386 @@
+"""Runs the bot by itself: each job once per due time, one job at a time.
+
+    digestbot run --once   one pass: every job whose next run time has come runs
+                           once (missed runs coalesced), then the process exits
+    digestbot run          the same pass at start, catching up on what was missed
+                           while the bot was down; then APScheduler's scheduler
+                           says when a job is due and the main thread runs it
+
+State lives in the store's database, so a restart neither loses nor repeats:
+`apscheduler_jobs` (APScheduler's SQLAlchemy job store: trigger and next run
+time of each job) and `schedule_runs` (our ledger: the run a job owes, and its
+last outcome). A due run is written to the ledger before the job's next run
+time moves on, and leaves it only when the job has finished; a stop or crash
+in between leaves it owed, and the next start runs it. Jobs are idempotent,
+so a run cut short by kill -9 and repeated does no harm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import logging.handlers
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.job import Job
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+
+from bot.errors import ConfigError, DigestbotError, ScheduleError
+from bot.schedule.jobs import JOB_ORDER, JobFn, JobRun, JobSpec, Ledger, Skipped, job_specs, utc
+from bot.settings import Settings
+from bot.store.database import Store
+
+log = logging.getLogger("digestbot.schedule")
+JOBS_TABLE = "apscheduler_jobs"
+TARGET = "bot.schedule.runner:job_target"
+
+
+class LockBusy(ScheduleError):
+    """Another bot is working on this store."""
+
+    exit_code = 75  # EX_TEMPFAIL: cron and systemd can tell "busy, try later" from "broken"
+
+
+def job_target(job_id: str) -> None:
+    """What the job store names as each job's function; the scheduler never calls it (see _Owe)."""
+    raise ScheduleError(f"job {job_id} runs through `digestbot run`, not by calling it")
+
+
+def due_runs(trigger: BaseTrigger, next_run: datetime | None, now: datetime) -> list[datetime]:
+    """Every fire time from `next_run` up to `now`, oldest first (APScheduler's rule, compared in UTC)."""
+    fire_times: list[datetime] = []
+    now = utc(now)
+    while next_run is not None and utc(next_run) <= now:
+        fire_times.append(next_run)
+        next_run = trigger.get_next_fire_time(next_run, now)
+    return fire_times
+
+
+class _Owe(BaseExecutor):  # type: ignore[misc]
+    """The daemon's executor: a due job is written to the ledger, and the main thread runs it.
+
+    So jobs run one at a time, never in APScheduler's threads, and a stop
+    leaves what has not started in the ledger instead of losing it.
+    """
+
+    def __init__(self, runner: Runner) -> None:
+        super().__init__()
+        self.runner = runner
+
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        self.runner.owe(job.id, job.misfire_grace_time, run_times, self.runner.clock())
+        self.runner.wake.set()
+        self._run_job_success(job.id, [])
+
+
+class Runner:
+    """Runs the due jobs of one store; the engine of `run` and `run --once`."""
+
+    def __init__(self, settings: Settings, store: Store, jobs: Mapping[str, JobFn], *, now: datetime | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.settings, self.store, self.jobs = settings, store, jobs
+        self.zone = ZoneInfo(settings.schedule.timezone)
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.specs = job_specs(settings)
+        self.stop = threading.Event()  # set by SIGTERM / Ctrl-C: finish the current job, start no other
+        self.wake = threading.Event()
+        self.failed: list[str] = []
+        self.ledger = Ledger(store.engine, self.specs)
+        self.jobstore = SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE)
+        grace = self.specs["poll"].grace  # the configured one; each job also carries its own
+        # UTC, not schedule.timezone: APScheduler compares its `now` with fire times of the
+        # schedule's zone, and two times of one zone compare by wall clock (see jobs.utc).
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": self.jobstore}, executors={"default": _Owe(self)}, timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": grace})
+        self.jobstore.start(self.scheduler, "default")
+        self._sync(utc(now or self.clock()))
+
+    # -- the job store ------------------------------------------------------------
+
+    def _job(self, spec: JobSpec, next_run: datetime | None) -> Job:
+        return Job(self.scheduler, id=spec.id, func=TARGET, args=(spec.id,), kwargs={}, trigger=spec.trigger,
+                   executor="default", name=spec.key, misfire_grace_time=spec.grace, coalesce=True,
+                   max_instances=1, next_run_time=next_run)
+
+    def _sync(self, now: datetime) -> None:
+        """Make the job store match the config, keeping each unchanged job's next run time."""
+        for job in self.jobstore.get_all_jobs():
+            if job.id not in self.specs:
+                self.jobstore.remove_job(job.id)
+        for spec in self.specs.values():
+            old = self.jobstore.lookup_job(spec.id)
+            if old is None:
+                self.jobstore.add_job(self._job(spec, spec.trigger.get_next_fire_time(None, now)))
+                continue
+            next_run = old.next_run_time
+            if old.name != spec.key:
+                if next_run is not None and utc(next_run) <= now:  # due under the old schedule: still owed once
+                    self.owe(spec.id, spec.grace, [next_run], now)
+                next_run = spec.trigger.get_next_fire_time(None, now)
+                log.info("%s: schedule changed to %s; next run %s", spec.id, spec.key, self.fmt(next_run))
+            self.jobstore.update_job(self._job(spec, next_run))
+
+    def next_run(self, job_id: str) -> datetime | None:
+        job = self.jobstore.lookup_job(job_id)
+        return job.next_run_time if job is not None else None
+
+    # -- owing and running ----------------------------------------------------------
+
+    def collect(self, now: datetime) -> None:
+        """Owe one run of every job whose next run time has come, and move that time on."""
+        for job in self.jobstore.get_due_jobs(now):
+            spec = self.specs[job.id]
+            fire_times = due_runs(spec.trigger, job.next_run_time, now)
+            if fire_times:
+                self.owe(spec.id, spec.grace, fire_times, now)
+                self.jobstore.update_job(self._job(spec, spec.trigger.get_next_fire_time(fire_times[-1], now)))
+
+    def owe(self, job_id: str, grace: int | None, fire_times: list[datetime], now: datetime) -> None:
+        latest = fire_times[-1]  # coalesce: missed runs become one, for the newest time
+        late = (utc(now) - utc(latest)).total_seconds()
+        if grace is not None and late > grace:
+            line = f"the run due {self.fmt(latest)} started {late:.0f}s late (grace {grace}s): dropped"
+            log.warning("%s: %s; the next run does its work", job_id, line)
+            self.ledger.missed(job_id, latest, now, line)
+            return
+        if len(fire_times) > 1:
+            log.info("%s: %d runs were missed; running once, for %s", job_id, len(fire_times), self.fmt(latest))
+        self.ledger.owe(job_id, latest)
+
+    def drain(self) -> None:
+        """Run every owed job, in JOB_ORDER, until none is left or a stop was asked for."""
+        while owed := sorted(self.ledger.owed(), key=lambda o: (_rank(o.job_id), o.due)):
+            if self.stop.is_set():
+                log.info("stopping; left for the next start: %s", ", ".join(o.job_id for o in owed))
+                return
+            first = owed[0]
+            if first.job_id not in self.jobs:
+                self.ledger.finish(first.job_id, first.due, "skipped", "no such job", self.clock())
+                continue
+            if first.interrupted:
+                log.warning("%s: the run due %s was cut short last time; running it again",
+                            first.job_id, self.fmt(first.due))
+            self._run(first.job_id, first.due)
+
+    def _run(self, job_id: str, due: datetime) -> None:
+        started = self.clock()
+        self.ledger.start(job_id, started)
+        took = time.monotonic()
+        outcome, level = "ok", logging.INFO
+        try:
+            line = self.jobs[job_id](JobRun(self.settings, self.store, job_id, due.astimezone(self.zone), started))
+        except Skipped as exc:
+            line, outcome, level = str(exc), "skipped", logging.WARNING
+        except Exception as exc:  # one job failing must not stop the others, nor the daemon
+            line = str(exc) if isinstance(exc, DigestbotError) else f"{exc.__class__.__name__}: {exc}"
+            outcome, level = "failed", logging.ERROR
+            log.debug("%s: traceback", job_id, exc_info=True)
+            self.failed.append(job_id)
+        self.ledger.finish(job_id, due, outcome, line, self.clock())
+        if outcome == "failed":
+            line = f"failed: {line}; next try {self.fmt(self.next_run(job_id))}"
+        log.log(level, "%s (due %s): %s [%.1fs]", job_id, self.fmt(due), line, time.monotonic() - took)
+
+    def run_pass(self, now: datetime | None = None) -> list[str]:
+        """`run --once`: owe what is due at `now`, run everything owed; the ids of the jobs that failed."""
+        self.failed = []
+        self.collect(utc(now or self.clock()))
+        self.drain()
+        return self.failed
+
+    def serve(self) -> None:
+        """`run`: catch up, then run jobs as APScheduler finds them due, until stopped."""
+        self.run_pass()
+        if self.stop.is_set():
+            return
+        self.scheduler.start()
+        log.info("running; SIGTERM or Ctrl-C stops it after the current job")
+        for spec in self.specs.values():
+            log.info("%s: %s, next run %s", spec.id, spec.label, self.fmt(self.next_run(spec.id)))
+        try:
+            while not self.stop.is_set():
+                self.wake.wait(60)  # the timeout is a safety net; owed runs are picked up either way
+                self.wake.clear()
+                self.drain()
+                if not self.stop.is_set() and not _alive(self.scheduler):
+                    # Exit non-zero so systemd restarts us (and the restart catches up).
+                    raise ScheduleError("the scheduler thread died; see the log above")
+        finally:
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+
+    def fmt(self, moment: datetime | None) -> str:
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
+
+
+def _rank(job_id: str) -> int:
+    return JOB_ORDER.index(job_id) if job_id in JOB_ORDER else len(JOB_ORDER)
+
+
+def _alive(scheduler: BackgroundScheduler) -> bool:
+    thread = getattr(scheduler, "_thread", None)  # APScheduler 3 keeps its thread here
+    return thread is None or bool(thread.is_alive())
+
+
+@contextmanager
+def _stop_on_signals(runner: Runner) -> Iterator[None]:
+    """SIGTERM and Ctrl-C: finish the current job, start no other, exit."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ask_stop(signum: int, _frame: Any) -> None:
+        if not runner.stop.is_set():
+            log.warning("%s: stopping after the current job", signal.Signals(signum).name)
+        runner.stop.set()
+        runner.wake.set()
+
+    previous = {sig: signal.signal(sig, ask_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(settings: Settings, *, once: bool, wait: float = 0, jobs: Mapping[str, JobFn] | None = None,
+        now: datetime | None = None) -> list[str]:
+    """Take the store's lock, then one pass (`once`) or the daemon; the ids of jobs that failed."""
+    from bot.schedule.jobs import live_jobs
+    from bot.store.database import open_store
+
+    job_specs(settings)  # a bad schedule is a config error before anything is written
+    with store_lock(settings, wait):
+        store = open_store(settings.store_url)
+        try:
+            runner = Runner(settings, store, jobs if jobs is not None else live_jobs(), now=now)
+            with _stop_on_signals(runner):
+                if once:
+                    return runner.run_pass(now)
+                runner.serve()
+                return []
+        finally:
+            store.engine.dispose()
+
+
+def run_once(settings: Settings, now: datetime | None = None, jobs: Mapping[str, JobFn] | None = None,
+             wait: float = 0) -> list[str]:
+    return run(settings, once=True, wait=wait, jobs=jobs, now=now)
+
+
+# -- one bot per store, logging, and `digestbot schedule` -------------------------
+
+
+def lock_path(settings: Settings) -> Path | None:
+    """Beside the SQLite file; for another database, beside the config (which guards one host only)."""
+    url = sa.engine.make_url(settings.store_url)
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database in ("", ":memory:") or database.startswith("file:"):
+            return None  # a private in-memory database: no other process can reach it
+        return Path(f"{database}.lock")
+    name = hashlib.sha256(settings.store_url.encode()).hexdigest()[:12]
+    return Path(settings.config_path or "digestbot.toml").parent / f".digestbot-{name}.lock"
+
+
+@contextmanager
+def store_lock(settings: Settings, wait: float) -> Iterator[None]:
+    """Held for a whole `run`: wait up to `wait` seconds for another bot, then LockBusy."""
+    from filelock import FileLock, Timeout
+
+    path = lock_path(settings)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path, timeout=wait, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        waited = f" after waiting {wait:g}s" if wait > 0 else ""
+        raise LockBusy(f"another digestbot is already running on this store ({path} is locked){waited}; "
+                       "not starting a second one") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def setup_logging(settings: Settings) -> None:
+    """schedule.log_file: the job lines go there instead of stderr. APScheduler's own chatter only with -v."""
+    root = logging.getLogger()
+    if not root.isEnabledFor(logging.DEBUG):
+        logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.getEffectiveLevel()))
+    name = settings.schedule.log_file
+    if not name:
+        return
+    path = Path(name)
+    if not path.is_absolute() and settings.config_path:
+        path = Path(settings.config_path).parent / path
+    try:
+        handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")  # reopens after logrotate
+    except OSError as exc:
+        raise ConfigError(f"schedule.log_file: cannot open {path}: {exc.strerror}") from None
+    handler.setFormatter(logging.Formatter("%(asctime)s digestbot[%(process)d]: %(levelname)s: %(message)s"))
+    for old in list(root.handlers):
+        if isinstance(old, logging.StreamHandler) and old.stream is sys.stderr:
+            root.removeHandler(old)
+    root.addHandler(handler)
+
+
+def schedule_table(settings: Settings, now: datetime | None = None) -> str:
+    """`digestbot schedule`: each job, its schedule, next run and last outcome; reads, never runs."""
+    from bot.schedule.jobs import last_runs
+    from bot.store.database import open_store
+
+    zone = ZoneInfo(settings.schedule.timezone)
+    now = utc(now or datetime.now(UTC))
+    specs = job_specs(settings)  # a bad schedule is a config error before the store is opened
+    store = open_store(settings.store_url)
+    try:
+        persisted = _persisted_jobs(store.engine)
+        last = last_runs(store.engine)
+    finally:
+        store.engine.dispose()
+
+    def fmt(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z") if moment else "never"
+
+    lines = [f"jobs (times in {settings.schedule.timezone}; now {fmt(now)}):"]
+    for spec in specs.values():
+        job = persisted.get(spec.id)
+        next_run = job.next_run_time if job is not None and job.name == spec.key else None
+        note = ""
+        if job is None or job.name != spec.key:
+            next_run = spec.trigger.get_next_fire_time(None, now)
+            note = "  (not started yet)" if job is None else "  (schedule changed: applies at the next start)"
+        elif next_run is not None and utc(next_run) <= now:
+            note = "  (overdue: runs at the next start)"
+        lines.append(f"  {spec.id:<7} {spec.label:<24} next {fmt(next_run)}{note}")
+        ran = last.get(spec.id)
+        if ran is not None and ran.owed_for is not None:
+            lines.append(f"  {'':<7} owes the run due {fmt(ran.owed_for)} (runs at the next start)")
+        if ran is not None and ran.outcome:
+            again = f" ({ran.failures} times in a row)" if ran.failures > 1 else ""
+            lines.append(f"  {'':<7} last {fmt(ran.due)}: {ran.outcome}{again}: {ran.line}")
+    return "\n".join(lines)
+
+
+def _persisted_jobs(engine: sa.Engine) -> dict[str, Job]:
+    if not sa.inspect(engine).has_table(JOBS_TABLE):
+        return {}
+    return {job.id: job for job in SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE).get_all_jobs()}

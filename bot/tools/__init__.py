@@ -1,0 +1,1 @@
+"""Measuring tools (bench, eval, corpus check): not shipped in the wheel."""

@@ -1,0 +1,183 @@
+"""`make corpus-check`: import every mail under some folders and account for each message.
+
+Every file that may hold mail (mbox, Maildir, one message per file) goes
+through the same `ingest` as `digestbot import`, into a throwaway store. Then
+each message read is looked up: it must be stored, with the bytes read (or,
+for a Message-ID read twice with other bytes, the first copy's), and be parsed
+or flagged. Printed per folder and in total: messages read, distinct
+Message-IDs, imported / parsed / flagged / missing. Missing is always 0; if it
+is not, or ingesting a file crashed, the exit status is 1.
+
+Usage: python -m bot.tools.corpus_check FOLDER_OR_FILE...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bot.errors import DigestbotError
+from bot.mail.ingest import ingest
+from bot.mail.source import open_source
+from bot.settings import LimitSettings
+from bot.store.database import Store, message_id_of, messages, open_store
+
+# Not mail, though they sit beside it in corpora.
+SKIPPED_SUFFIXES = (".md", ".xml", ".dtd", ".json", ".py", ".sh")
+SKIPPED_NAMES = ("readme", "license", "licence", "copying", "sources")
+
+
+@dataclass
+class Tally:
+    """What one folder (or the whole run) came to."""
+
+    files: int = 0
+    read: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    crashed: list[str] = field(default_factory=list)
+    first_sha: dict[str, str] = field(default_factory=dict)  # Message-ID -> sha256 of the copy read first
+    shas: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+
+    @property
+    def distinct(self) -> int:
+        return len(self.first_sha)
+
+    @property
+    def other_bytes(self) -> int:
+        """Messages whose Message-ID came before with different bytes (the store keeps the first)."""
+        return sum(len(found) - 1 for found in self.shas.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    imported: int
+    parsed: int
+    flagged: int
+    missing: list[str]
+    flags: Counter[str]
+
+
+def mail_files(root: Path) -> list[Path]:
+    """Every file that may hold mail; a Maildir counts as one source."""
+    if root.is_file():
+        return [root]
+    found = []
+    for path in sorted(root.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        maildir = path.is_dir() and (path / "cur").is_dir() and (path / "new").is_dir()
+        message_file = path.is_file() and path.suffix.lower() not in SKIPPED_SUFFIXES \
+            and not path.name.lower().startswith(SKIPPED_NAMES)
+        if maildir or message_file:
+            found.append(path)
+    maildirs = [p for p in found if p.is_dir()]
+    return [p for p in found if not any(m in p.parents for m in maildirs)]
+
+
+def check_folder(store: Store, root: Path, limits: LimitSettings) -> Tally:
+    """Ingest every mail file under `root` into `store`; what was read, for `account`."""
+    tally = Tally()
+    for path in mail_files(root):
+        tally.files += 1
+        try:
+            mails = list(open_source(path))
+        except (DigestbotError, OSError) as exc:
+            tally.unreadable.append(f"{path}: {exc}")
+            continue
+        for mail in mails:
+            mid, sha = message_id_of(mail.raw), hashlib.sha256(mail.raw).hexdigest()
+            tally.first_sha.setdefault(mid, sha)
+            tally.shas[mid].add(sha)
+        tally.read += len(mails)
+        try:
+            ingest(store, mails, limits, expected=len(mails))
+        except Exception as exc:  # noqa: BLE001 - a crash is what this check exists to report
+            tally.crashed.append(f"{path}: {exc.__class__.__name__}: {str(exc)[:200]}")
+    return tally
+
+
+def account(store: Store, tally: Tally, copies: dict[str, set[str]]) -> Outcome:
+    """Look up every Message-ID read: stored, with the bytes of a copy read (`copies`), parsed or flagged."""
+    ids = list(tally.first_sha)
+    rows: dict[str, tuple[str, str, str]] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(ids), 500):
+            query = sa.select(messages.c.message_id, messages.c.state, messages.c.sha256, messages.c.flags).where(
+                messages.c.message_id.in_(ids[start:start + 500]))
+            rows.update({r.message_id: (r.state, r.sha256, r.flags) for r in conn.execute(query)})
+    missing, flags = [], Counter[str]()
+    for mid in ids:
+        row = rows.get(mid)
+        if row is None or row[0] not in ("parsed", "flagged") or row[1] not in copies[mid]:
+            missing.append(mid)
+            continue
+        flags.update(row[2].split())
+    states = Counter(rows[mid][0] for mid in ids if mid in rows)
+    return Outcome(len(rows), states["parsed"], states["flagged"], missing, flags)
+
+
+def report(label: str, tally: Tally, outcome: Outcome) -> list[str]:
+    duplicates = tally.read - tally.distinct
+    lines = [
+        f"{label}: {tally.files} file(s), read {tally.read} messages, {tally.distinct} distinct Message-IDs"
+        + (f" ({duplicates} read again, {tally.other_bytes} of them with other bytes: the first copy is kept)"
+           if duplicates else ""),
+        f"{label}: imported {outcome.imported} / parsed {outcome.parsed} / flagged {outcome.flagged} / "
+        f"missing {len(outcome.missing)}",
+    ]
+    if outcome.flags:
+        lines.append(f"{label}: flags: " + ", ".join(f"{name} {n}" for name, n in outcome.flags.most_common()))
+    lines += [f"{label}: MISSING {mid}" for mid in outcome.missing[:20]]
+    lines += [f"{label}: CRASHED {line}" for line in tally.crashed]
+    lines += [f"{label}: unreadable {line}" for line in tally.unreadable]
+    return lines
+
+
+def check(paths: list[Path], limits: LimitSettings | None = None) -> int:
+    """Check each path into one store (a Message-ID in two folders is one message); print; the exit status."""
+    limits = limits or LimitSettings()
+    total, failed = Tally(), False
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="digestbot-corpus-") as tmp:
+        store = open_store(f"sqlite:///{tmp}/corpus.sqlite3")
+        try:
+            for root in paths:
+                tally = check_folder(store, root, limits)
+                total.files += tally.files
+                total.read += tally.read
+                total.crashed += tally.crashed
+                total.unreadable += tally.unreadable
+                for mid, sha in tally.first_sha.items():
+                    total.first_sha.setdefault(mid, sha)
+                    total.shas[mid] |= tally.shas[mid]
+                outcome = account(store, tally, total.shas)
+                print("\n".join(report(str(root), tally, outcome)))
+                failed = failed or bool(outcome.missing or tally.crashed)
+            outcome = account(store, total, total.shas)
+            integrity = store.integrity()
+        finally:
+            store.engine.dispose()
+    print("\n".join(report("total", total, outcome)))
+    print(f"total: store integrity {integrity}; {time.monotonic() - started:.1f}s")
+    return 1 if failed or outcome.missing or total.crashed or integrity != "ok" else 0
+
+
+def main() -> None:
+    paths = [Path(arg) for arg in sys.argv[1:]]
+    missing = [p for p in paths if not p.exists()]
+    if not paths or missing:
+        problem = f"no such file or folder: {', '.join(map(str, missing))}" if missing else "no folder given"
+        print(f"corpus-check: {problem}\nusage: python -m bot.tools.corpus_check FOLDER_OR_FILE...", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(check(paths))
+
+
+if __name__ == "__main__":
+    main()
