@@ -8,17 +8,19 @@ after every stored batch, so a poll killed at any point resumes where it
 stopped. A dropped connection is reconnected with backoff (bot/imap/session.py)
 and the interrupted step is retried; messages are keyed by Message-ID, so a
 re-read stores nothing twice. Mail addressed to the bot (the chair's review
-answers, unsubscribe requests) is not list traffic: bot.review.replies acts on
-it before the sync state moves past it, and it is never stored.
+answers, unsubscribe requests) is not list traffic: the caller's `bot_mail`
+filter (bot.review.inbox wires in bot.review.replies) takes it out of the
+stream and acts on it before the sync state moves past it. Passing it in keeps
+this stage below the review stage it serves.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from imapclient import IMAPClient
 
@@ -36,7 +38,7 @@ from bot.imap.session import (
 from bot.store.syncstate import SyncState, open_sync_state, sqlite_path
 
 if TYPE_CHECKING:
-    from bot.delivery.smtp import Mailer
+    from bot.model import RawMail
     from bot.settings import Settings
     from bot.store.database import Store
 
@@ -44,6 +46,41 @@ __all__ = ["ConnectionLost", "FolderError", "FolderReport", "ImapFolderSource", 
            "poll"]
 
 log = logging.getLogger("digestbot.imap")
+
+
+class Handled(Protocol):
+    @property
+    def action(self) -> str: ...
+
+
+class BotMailFilter(Protocol):
+    """Takes the bot's own mail out of a folder's stream; `flush` acts on what it took."""
+
+    @property
+    def results(self) -> Sequence[Handled]: ...
+
+    def filter(self, mails: Iterable[RawMail]) -> Iterator[RawMail]: ...
+
+    def flush(self) -> object: ...
+
+
+# Made once per folder pass, given the poller's lazy store opener.
+BotMailFactory = Callable[[Callable[[], "Store"]], BotMailFilter]
+
+
+class _NoBotMail:
+    """Without a filter every message is list traffic."""
+
+    results: tuple[Handled, ...] = ()
+
+    def __init__(self, _store: Callable[[], Store]) -> None:
+        pass
+
+    def filter(self, mails: Iterable[RawMail]) -> Iterator[RawMail]:
+        return iter(mails)
+
+    def flush(self) -> None:
+        return None
 
 
 @dataclass
@@ -82,8 +119,8 @@ class Poller:
     """Polls folders into the store over one Session; made and closed by `poll`."""
 
     def __init__(self, settings: Settings, store_factory: Callable[[str], Store],
-                 client_factory: Callable[..., Any], mailer: Mailer | None = None) -> None:
-        self.settings, self.imap, self.mailer = settings, settings.source, mailer
+                 client_factory: Callable[..., Any], bot_mail: BotMailFactory | None = None) -> None:
+        self.settings, self.imap, self.bot_mail = settings, settings.source, bot_mail or _NoBotMail
         self.session = open_session(settings, client_factory)
         self._store_factory = store_factory
         self._store: Store | None = None
@@ -168,15 +205,13 @@ class Poller:
             return report
         # Only now: parsing, SQLAlchemy and the review code are heavy imports.
         from bot.mail.ingest import ingest
-        from bot.review.replies import BotMail
-
         # Below UIDNEXT every UID is either listed now or gone for good (RFC 3501), so the
         # pass covers (last, UIDNEXT-1]; later arrivals are the next poll's.
         source = ImapFolderSource(self.session, folder, uidvalidity, after=last, until=uidnext - 1,
                                   batch_size=self.imap.batch_size)
         # Mail to the bot (the chair's replies, unsubscribes) stays out of the list's store and is
         # acted on before the sync state moves past it: a poll killed in between reads it again.
-        bot_mail = BotMail(self.store, self.settings, mailer=self.mailer)
+        bot_mail = self.bot_mail(self.store)
 
         def advance(_bytes: int) -> None:  # ingest calls this once what it has taken so far is stored
             bot_mail.flush()
@@ -278,12 +313,12 @@ def _open_store(url: str) -> Store:
 
 def poll(settings: Settings, *, watch: bool = False, folders: tuple[str, ...] = (),
          store_factory: Callable[[str], Store] | None = None, client_factory: Callable[..., Any] = IMAPClient,
-         on_cycle: Callable[[PollReport], bool] | None = None, mailer: Mailer | None = None) -> PollReport:
+         on_cycle: Callable[[PollReport], bool] | None = None,
+         bot_mail: BotMailFactory | None = None) -> PollReport:
     """Fetch what is new in the configured folders (or just `folders`) into the store.
 
-    Mail addressed to the bot itself (the chair's answers to review mail,
-    unsubscribe requests) is acted on instead of stored; notices to the chair
-    go out through `mailer` (default: the [smtp] server).
+    `bot_mail` (see bot.review.inbox) takes the mail addressed to the bot
+    itself out of the stream and acts on it; without it all mail is stored.
 
     With `watch`, stay connected afterwards and poll again as mail arrives,
     until `on_cycle` (called with the first poll's report, then each cycle's)
@@ -291,7 +326,7 @@ def poll(settings: Settings, *, watch: bool = False, folders: tuple[str, ...] = 
     Raises SourceError (one clear line) or ConfigError; the sync state keeps
     the error and everything stored before it, for the next poll.
     """
-    poller = Poller(settings, store_factory or _open_store, client_factory, mailer)
+    poller = Poller(settings, store_factory or _open_store, client_factory, bot_mail)
     try:
         chosen = folders or settings.source.folders
         report = poller.poll_all(chosen + (() if folders else poller.pending_archives()))
