@@ -5,19 +5,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench eval corpus-check system-deps clean
+.PHONY: demo test lint bench eval tune corpus-check system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("digestbot needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,eval]'
+	$(PY) -m pip install -q -e '.[test,eval,postgres]'
 	touch $@
 
 demo: $(STAMP)
 	$(VENV)/bin/digestbot demo
 
-# Dovecot is the real IMAP server the integration tests start on loopback.
+# Dovecot and PostgreSQL are the real servers the integration tests start on loopback.
 system-deps:
 	@bash .ci/system-deps
 
@@ -36,7 +36,11 @@ bench: $(STAMP) system-deps
 	$(PY) -m bot.tools.bench $(ARGS)
 
 eval: $(STAMP)
-	$(PY) -m bot.tools.evaluate $(if $(CORPUS),$(CORPUS),../shared/corpora/bc3-dev)
+	$(PY) -m bot.tools.evaluate $(if $(CORPUS),$(CORPUS),../shared/corpora/bc3-dev) $(if $(CONFIG),--config $(CONFIG))
+
+# Fits the summary's score weights on BC3 and writes bot/pipeline/summarize/weights.json (never at run time).
+tune: $(STAMP)
+	$(PY) -m bot.tools.tune $(if $(CORPUS),$(CORPUS),../shared/corpora/bc3-dev)
 
 corpus-check: $(STAMP)
 	$(PY) -m bot.tools.corpus_check $(if $(CORPUS),$(CORPUS),../shared/corpora)

@@ -26,10 +26,6 @@ class StoreError(DigestbotError):
     """The database could not be opened, migrated or written."""
 
 
-class ParseError(DigestbotError):
-    """A message could not be parsed (it is still stored, and flagged)."""
-
-
 class RenderError(DigestbotError):
     """A digest could not be rendered."""
 
@@ -50,6 +46,14 @@ class SendError(DigestbotError):
 
 class ScheduleError(DigestbotError):
     """The scheduler could not start or another bot holds the lock."""
+
+
+class PublishError(DigestbotError):
+    """The public archive could not be written (bot/publish)."""
+
+
+class ModelError(DigestbotError):
+    """A summarizing model failed or answered nonsense: its item keeps the extractive summary."""
 
 
 # SQLite's primary result codes that mean trouble with the database file, not a bug in a

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+AOB = "aob"  # the key of "Any other business": the section of what no other matched, always last
+
 
 @dataclass(frozen=True, slots=True)
 class RawMail:
@@ -32,6 +34,14 @@ class Mail:
     body: str = ""  # text body as written (quotes and all), for display
     attachments: tuple[str, ...] = ()
     flags: frozenset[str] = frozenset()  # e.g. {"no-date", "unparsable"}
+    # The header's Message-ID when `message_id` is not it: the store keys a second message with the same
+    # Message-ID but other content by a derived key (bot/store/identity.py); threading follows this one.
+    header_id: str = ""
+
+    @property
+    def thread_id(self) -> str:
+        """The Message-ID other mail names this one by (In-Reply-To, References)."""
+        return self.header_id or self.message_id
 
     @property
     def author(self) -> str:
@@ -65,8 +75,10 @@ class Thread:
 @dataclass(frozen=True, slots=True)
 class SummarySentence:
     text: str
-    message_id: str
-    author: str
+    message_id: str  # the message it comes from; for a model-written point, the first it cites
+    author: str  # for a model-written point, the cited messages' authors, "A and B"
+    cites: tuple[str, ...] = ()  # a model-written point: every message it cites (checked against them)
+    point: str = ""  # in a big thread's summary: the message its sub-discussion starts at (bot/pipeline/points.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +94,10 @@ class Item:
     continued: bool = False  # the topic was already in the previous digest
     # Who took part, when the mails' senders are not it: a pull request's mails all come from a bot.
     people: tuple[str, ...] | None = None
+    summary_by: str = ""  # the extractive strategy, or "llm:<model>" when a model wrote the summary
+    late: bool = False  # it holds mail dated before the period that arrived after that week was drafted
+    action_sources: tuple[str, ...] = ()  # the Message-ID each of `actions` was lifted from
+    action_ids: tuple[int, ...] = ()  # each of `actions`' tracked id, once the draft is stored
 
     @property
     def message_ids(self) -> tuple[str, ...]:
@@ -120,7 +136,58 @@ class Digest:
     sections: tuple[Section, ...]
     stats: dict[str, int] = field(default_factory=dict)
     next_call: datetime | None = None
+    model_report: ModelReport | None = None  # only with `strategy = "llm"`
+    coverage: Coverage | None = None  # which messages it took; None for a digest not drafted from a store
+    open_actions: tuple[ActionNote, ...] = ()  # still open from earlier sent digests
+    closed_actions: tuple[ActionNote, ...] = ()  # done since the last digest
+    closings: tuple[Closing, ...] = ()  # DONE: lines of its mail that close an action (stored with the draft)
+    refused: tuple[str, ...] = ()  # DONE: lines that closed nothing, and why: for the chair
 
     @property
     def agenda(self) -> tuple[str, ...]:
         return tuple(item.title for s in self.sections for item in s.items)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelReport:
+    """How a model's summaries went: for the chair's review mail, the draft's warning and its JSON."""
+
+    model: str
+    items_written: int  # items whose summary the model wrote (every point checked)
+    points_kept: int
+    dropped: tuple[tuple[str, int], ...] = ()  # (why the checks dropped points, how many)
+    fallbacks: tuple[tuple[str, str], ...] = ()  # (item title, why it kept its extractive summary)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """The messages a digest took: dated in its period, or late; and those it left out, with why."""
+
+    in_period: tuple[str, ...]
+    late: tuple[str, ...]
+    left_out: tuple[tuple[str, str], ...] = ()  # (Message-ID, why)
+
+    @property
+    def total(self) -> int:
+        return len(self.in_period) + len(self.late)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionNote:
+    """A tracked action as a digest lists it."""
+
+    id: int
+    who: str
+    what: str
+    since: datetime  # the start of the period of the digest it first appeared in
+    message_id: str
+    closed_by: str = ""  # for a closed one: who closed it
+
+
+@dataclass(frozen=True, slots=True)
+class Closing:
+    """A DONE: line that closes tracked action `action_id`."""
+
+    action_id: int
+    message_id: str
+    by: str

@@ -26,6 +26,8 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from bot.lifeline import die_with_parent
+
 T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ def fork_map(work: Callable[[T], R], inputs: Sequence[T], costs: Sequence[float]
     """
     if len(inputs) < 2 or sum(costs) < min_cost or not can_fork():
         return [work(x) for x in inputs]
-    queue = _Queue.filled(sorted(range(len(inputs)), key=lambda i: -costs[i]))
+    queue = PipeQueue.filled(sorted(range(len(inputs)), key=lambda i: -costs[i]))
     if queue is None:
         return [work(x) for x in inputs]
     child = _Child(lambda: [(i, work(inputs[i])) for i in queue.take()])
@@ -70,14 +72,14 @@ def fork_map(work: Callable[[T], R], inputs: Sequence[T], costs: Sequence[float]
     return [results[i] if i in results else work(inputs[i]) for i in range(len(inputs))]
 
 
-class _Queue:
+class PipeQueue:
     """Indexes in a pipe, written before the fork; each process reads one at a time until none is left."""
 
     def __init__(self, read_end: int) -> None:
         self.read_end = read_end
 
     @classmethod
-    def filled(cls, order: list[int]) -> _Queue | None:
+    def filled(cls, order: list[int]) -> PipeQueue | None:
         """The queue, or None if the pipe cannot hold it all (a system with small pipes)."""
         read_end, write_end = os.pipe()
         data = b"".join(_TOKEN.pack(i) for i in order)
@@ -106,10 +108,12 @@ class _Child:
 
     def __init__(self, work: Callable[[], list[Any]]) -> None:
         read_end, write_end = os.pipe()
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # the child: compute, send, and leave without running the parent's exit handlers
             status = 1
             try:
+                die_with_parent(parent)  # a parent killed outright must not leave this child behind
                 os.close(read_end)
                 with open(write_end, "wb") as pipe:
                     pickle.dump(work(), pipe, protocol=pickle.HIGHEST_PROTOCOL)

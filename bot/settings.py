@@ -15,9 +15,12 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from bot.crontab import crontab_fields
 from bot.errors import ConfigError
 
 TlsMode = Literal["ssl", "starttls", "none"]
+Extractive = Literal["lexrank", "textrank", "lsa", "luhn", "lead"]
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,7 @@ class DigestSettings:
     chair: str = ""
     chair_address: str = ""
     summary_words: int = 120
-    strategy: Literal["lexrank", "textrank", "lsa", "luhn", "lead"] = "lexrank"
+    strategy: Literal["lexrank", "textrank", "lsa", "luhn", "lead", "llm"] = "lexrank"  # "llm": see [llm]
     week_starts: Literal["monday", "sunday"] = "monday"
     call_weekday: str = ""  # e.g. "tuesday": the closing line names the next call
     call_time: str = "15:00"
@@ -83,6 +86,30 @@ class DigestSettings:
     min_messages: int = 0  # fewer in the period: skip the week, tell the chair
     sections: tuple[SectionRule, ...] = ()
     section_order: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LlmSettings:
+    """An OpenAI-compatible endpoint that writes summaries with `[digest] strategy = "llm"` (summarize/llm/)."""
+
+    base_url: str = ""  # e.g. "http://127.0.0.1:11434/v1" (Ollama)
+    model: str = ""
+    api_key_env: str = ""  # optional: local servers need no key
+    api_key_file: str = ""
+    timeout_seconds: float = 120.0
+    max_concurrency: int = 2
+    max_input_tokens: int = 6000  # per request; longer threads are chunked and folded
+    retries: int = 3  # after a timeout, a 429 or a 5xx
+    min_points: int = 1  # fewer verified points: the item keeps its extractive summary
+    fallback: Extractive = "lexrank"  # the extractive strategy items fall back to
+
+    @property
+    def api_key(self) -> Secret:
+        return Secret(self.api_key_env or None, self.api_key_file or None)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url and self.model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +194,15 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishSettings:
+    """The public archive of sent digests (bot/publish): where it is written, and where it is served."""
+
+    dir: str = ""  # relative to the config file; empty: `digestbot publish --output DIR` only
+    base_url: str = ""  # e.g. "https://example.org/minutes/"; set: links in the feed and the mail are absolute
+    title: str = ""  # of the index page and the feed; empty: "<list name> minutes"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     config_path: str = ""
     list: ListSettings = field(default_factory=ListSettings)
@@ -177,6 +213,8 @@ class Settings:
     review: ReviewSettings = field(default_factory=ReviewSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    llm: LlmSettings = field(default_factory=LlmSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
 
     @property
     def store_url(self) -> str:
@@ -221,6 +259,8 @@ def _anchored(settings: Settings, folder: Path) -> Settings:
         source=replace(source, ca_file=beside(source.ca_file), password_file=beside(source.password_file)),
         smtp=replace(smtp, ca_file=beside(smtp.ca_file), password_file=beside(smtp.password_file)),
         review=replace(review, secret_file=beside(review.secret_file)),
+        llm=replace(settings.llm, api_key_file=beside(settings.llm.api_key_file)),
+        publish=replace(settings.publish, dir=beside(settings.publish.dir)),
     )
 
 
@@ -244,7 +284,88 @@ def _check(settings: Settings, where: str) -> Settings:
                 raise ConfigError(f"{where}: digest.sections[{rule.key}]: bad pattern {pattern!r}: {exc}") from None
     if settings.list.archive_url and "{message_id}" not in settings.list.archive_url:
         raise ConfigError(f"{where}: list.archive_url: must contain {{message_id}}")
+    _check_call(settings.digest, where)
+    for key in ("draft_cron", "remind_cron", "send_cron"):
+        expr = getattr(settings.schedule, key)
+        try:
+            crontab_fields(expr)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: schedule.{key}: {expr!r}: {exc}") from None
+    _check_addresses(settings, where)
+    _check_llm(settings, where)
+    _check_publish(settings, where)
     return settings
+
+
+def _check_publish(settings: Settings, where: str) -> None:
+    """The archive's URL is where its pages are served: absolute, so the mail and the feed can link to it."""
+    from urllib.parse import urlsplit
+
+    url = settings.publish.base_url
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment \
+                or any(c.isspace() or c in "<>\"" for c in url):
+            raise ConfigError(f"{where}: publish.base_url: {url!r} is not an http:// or https:// URL of a folder")
+
+
+def _check_llm(settings: Settings, where: str) -> None:
+    """`strategy = "llm"` needs an endpoint and a model; the key stays unread until a draft needs it."""
+    llm = settings.llm
+    if settings.digest.strategy == "llm" and not llm.configured:
+        raise ConfigError(f"{where}: digest.strategy: \"llm\" needs llm.base_url and llm.model")
+    if llm.base_url and not llm.base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: llm.base_url: {llm.base_url!r} is not an http:// or https:// URL")
+    for key, value, least in (("timeout_seconds", llm.timeout_seconds, 1), ("max_concurrency", llm.max_concurrency, 1),
+                              ("max_input_tokens", llm.max_input_tokens, 1000), ("retries", llm.retries, 0),
+                              ("min_points", llm.min_points, 1)):
+        if value < least:
+            raise ConfigError(f"{where}: llm.{key}: must be at least {least}")
+
+
+def _check_call(digest: DigestSettings, where: str) -> None:
+    """The next call's weekday and time, read by bot.pipeline.digest.next_call."""
+    if digest.call_weekday and digest.call_weekday.lower() not in WEEKDAYS:
+        raise ConfigError(f"{where}: digest.call_weekday: not a weekday: {digest.call_weekday!r}")
+    hour, colon, minute = digest.call_time.partition(":")
+    if not (hour.isdigit() and int(hour) < 24 and (not colon or (len(minute) == 2 and minute.isdigit()
+                                                              and int(minute) < 60))):
+        raise ConfigError(f"{where}: digest.call_time: {digest.call_time!r} is not a time such as '15:00'")
+    if digest.call_every_weeks < 1:
+        raise ConfigError(f"{where}: digest.call_every_weeks: must be at least 1")
+
+
+def _check_addresses(settings: Settings, where: str) -> None:
+    """Every address the bot writes to or from is one address, as the email package parses it."""
+    pairs = [("list.address", settings.list.address), ("smtp.from_address", settings.smtp.from_address),
+             ("smtp.unsubscribe_address", settings.smtp.unsubscribe_address),
+             ("digest.chair_address", settings.digest.chair_address)]
+    pairs += [(f"review.chair_addresses[{i}]", a) for i, a in enumerate(settings.review.chair_addresses)]
+    for key, value in pairs:
+        if value:  # empty: not configured; the command that needs it says so
+            problem = _address_problem(value)
+            if problem:
+                raise ConfigError(f"{where}: {key}: {value!r} is not an email address ({problem})")
+
+
+def _address_problem(value: str) -> str:
+    """Why `value` is not one address such as "Name <user@example.org>"; "" when it is one."""
+    from email.errors import HeaderParseError
+    from email.headerregistry import AddressHeader, HeaderRegistry
+
+    try:
+        header = HeaderRegistry()("To", value)
+    except (HeaderParseError, ValueError, IndexError):  # the parser's defects surface as these
+        return "it does not parse"
+    assert isinstance(header, AddressHeader)  # what the registry makes of a To header
+    if header.defects:
+        return str(header.defects[0])
+    if len(header.addresses) != 1 or any(group.display_name for group in header.groups):
+        return "one address, not a list or a group"
+    address = header.addresses[0]
+    if not address.username or not address.domain:
+        return "it needs a user and a domain: user@example.org"
+    return ""
 
 
 def _build(cls: type[Any], table: Any, where: str, prefix: str) -> Any:

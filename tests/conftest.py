@@ -6,7 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.dovecot import Dovecot, stop_every_listener
+from tests.helpers.dovecot import Dovecot, stop_every_listener
+from tests.helpers.postgres import postgres_cluster as postgres_cluster  # session: one cluster
+from tests.helpers.postgres import postgres_url as postgres_url  # a fresh database per test
 
 
 @pytest.fixture()
@@ -50,8 +52,8 @@ def dovecot_tls() -> Iterator[Dovecot]:
 
 @pytest.fixture()
 def smtp_server() -> Iterator[object]:
-    """A recording aiosmtpd server on a free 127.0.0.1 port (plain SMTP); see tests/smtp_server.py."""
-    from tests.smtp_server import SmtpServer
+    """A recording aiosmtpd server on a free 127.0.0.1 port (plain SMTP); see tests/helpers/smtp_server.py."""
+    from tests.helpers.smtp_server import SmtpServer
 
     server = SmtpServer().start()
     try:
@@ -63,7 +65,7 @@ def smtp_server() -> Iterator[object]:
 @pytest.fixture()
 def review_secret(monkeypatch: pytest.MonkeyPatch) -> str:
     """The HMAC key for approval tokens, in the environment as the test configs expect."""
-    from tests.reviewkit import SECRET, SECRET_ENV
+    from tests.helpers.reviewkit import SECRET, SECRET_ENV
 
     monkeypatch.setenv(SECRET_ENV, SECRET)
     return SECRET

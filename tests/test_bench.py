@@ -15,11 +15,12 @@ import pytest
 
 from bot.mail.ingest import ingest
 from bot.mail.mime import read_message
-from bot.mail.parse import _READ_HEADERS, _from_message, parse_mail
+from bot.mail.parse import READ_HEADERS, mail_from_message, parse_mail
 from bot.mail.source import MboxSource
 from bot.model import RawMail
 from bot.settings import LimitSettings
-from bot.store.database import message_id_of, open_store
+from bot.store.database import open_store
+from bot.store.identity import message_id_of
 from bot.tools.bench.__main__ import main as bench_main
 from bot.tools.bench.__main__ import write_results
 from bot.tools.bench.data import Plan, scan, select
@@ -149,7 +150,7 @@ def test_select_copies_one_period_and_scan_counts_it(tmp_path: Path) -> None:
 
 def _shape(msg: email.message.Message) -> list[object]:
     return [(p.get_content_type(), p.get_payload() if isinstance(p.get_payload(), str) else len(p.get_payload()),
-             [(k, v) for k, v in p.items() if k.lower() in _READ_HEADERS]) for p in msg.walk()]
+             [(k, v) for k, v in p.items() if k.lower() in READ_HEADERS]) for p in msg.walk()]
 
 
 ODD_MAIL = [
@@ -182,14 +183,14 @@ def test_fast_reader_matches_the_standard_parser_or_declines(tmp_path: Path) -> 
     stamp = datetime(2024, 1, 1, tzinfo=UTC)
     fast = 0
     for raw in raws:
-        quick = read_message(raw, _READ_HEADERS)
+        quick = read_message(raw, READ_HEADERS)
         if quick is None:
             continue
         fast += 1
         full = email.message_from_bytes(raw)
         assert _shape(quick) == _shape(full), raw[:300]
-        assert _from_message(quick, "<x>", stamp, LimitSettings(), set()) == \
-            _from_message(full, "<x>", stamp, LimitSettings(), set()), raw[:300]
+        assert mail_from_message(quick, "<x>", stamp, LimitSettings(), set()) == \
+            mail_from_message(full, "<x>", stamp, LimitSettings(), set()), raw[:300]
     assert fast >= 380  # nearly all list mail takes the fast path
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mailfactory import make_raw, mbox_of
+from tests.helpers.mailfactory import make_raw, mbox_of
 
 SCRIPT = str(Path(sys.executable).parent / "digestbot")
 

@@ -1,6 +1,6 @@
 """`make corpus-check`: every message of a folder is imported and parsed or flagged; missing is 0.
 
-The corpus here is hand-written (tests/hostile_mail.py) in every container a
+The corpus here is hand-written (tests/helpers/hostile_mail.py) in every container a
 list archive comes in: mbox, Maildir, one message per file. The real corpora
 in ../shared are checked too when they are there (they are not, for most users).
 """
@@ -18,8 +18,8 @@ import pytest
 
 from bot.model import RawMail
 from bot.tools import corpus_check
-from tests import hostile_mail as hm
-from tests.mailfactory import make_raw, mbox_of
+from tests.helpers import hostile_mail as hm
+from tests.helpers.mailfactory import make_raw, mbox_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "corpora"
@@ -82,6 +82,8 @@ def test_every_message_of_a_hand_written_corpus_is_accounted_for(corpus: Path) -
     assert (f"total: 11 file(s), read {samples + 9} messages, {samples + 3} distinct Message-IDs "
             f"(6 read again, 6 of them with other bytes: the first copy is kept)") in result.stdout
     assert "too-deep" in result.stdout and "CRASHED" not in result.stdout
+    # "<1@test.example>" twice with other bodies: both kept; an mbox's extra blank line is no other content.
+    assert "total: 1 kept beside another with the same Message-ID and other content" in result.stdout
     assert "total: store integrity ok" in result.stdout
 
 

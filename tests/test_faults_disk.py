@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from bot.mail.source import MboxSource
-from bot.store.database import message_id_of
-from tests.dovecot import Dovecot, write_config
-from tests.mailfactory import make_raw, mbox_of
+from bot.store.identity import message_id_of
+from tests.helpers.dovecot import Dovecot, write_config
+from tests.helpers.mailfactory import make_raw, mbox_of
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 2 * 1024 * 1024

@@ -37,17 +37,18 @@ from bot.mail.source import MboxSource
 from bot.model import Mail
 from bot.review import lifecycle
 from bot.settings import load_settings
-from bot.store.database import Store, message_id_of, metadata, open_store
-from tests.dovecot import Dovecot, write_config
-from tests.mailfactory import make_raw, mbox_of
-from tests.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, text_of
-from tests.reviewkit import write_config as write_review_config
-from tests.smtp_server import SmtpServer
+from bot.store.database import Store, metadata, open_store
+from bot.store.identity import message_id_of
+from tests.helpers.dovecot import Dovecot, write_config
+from tests.helpers.mailfactory import make_raw, mbox_of
+from tests.helpers.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, text_of
+from tests.helpers.reviewkit import write_config as write_review_config
+from tests.helpers.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIALS = 30
 MESSAGES = 800
-IMPORTED = 1500  # import stores and parses 400 at a time: several batches to be killed in
+IMPORTED = 3000  # import stores and parses 400 at a time: several batches to be killed in
 RECIPIENTS = 12
 BODY = "Another line of ordinary list traffic, to give the parser some work.\n" * 12
 
@@ -68,9 +69,9 @@ def run(argv: list[str]) -> tuple[float, subprocess.CompletedProcess[str]]:
     return time.monotonic() - started, done
 
 
-def _group(pgid: int) -> list[int]:
-    """Live (not zombie) processes of a process group."""
-    found = []
+def _processes() -> dict[int, tuple[int, int]]:
+    """Every live (not zombie) process: pid -> (parent pid, process group)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -79,27 +80,60 @@ def _group(pgid: int) -> list[int]:
         except OSError:
             continue
         fields = stat.rpartition(")")[2].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            found.append(int(entry.name))
+        if fields[0] not in ("Z", "X"):
+            found[int(entry.name)] = (int(fields[1]), int(fields[2]))
     return found
 
 
-def kill_after(argv: list[str], delay: float) -> bool:
-    """Start `argv` in a process group of its own, SIGKILL the group after `delay`; True if it was still running."""
+def tree(root: int) -> set[int]:
+    """`root` and its descendants, walked down from the parent pids."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in _processes().items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def left_of(run: set[int], pgid: int) -> set[int]:
+    """What lives on of a run: its tree as walked before the kill, and anything since forked into its group."""
+    return {pid for pid, (_, group) in _processes().items() if pid in run or group == pgid}
+
+
+# Per command: child processes the killed runs had, and how many of them outlived the kill (each trial
+# asserts none).
+LEFTOVERS: Counter[str] = Counter()
+
+
+def kill_after(argv: list[str], delay: float, kind: str = "") -> bool:
+    """Start `argv`, SIGKILL its main process (only) after `delay`; True if it was still running.
+
+    Only the main process is killed, as cron's timeout, the OOM killer or a plain `kill -9` do: every
+    process it started must then die by itself (bot/lifeline.py). Its own session and process group make
+    the run's processes findable even once reparented.
+    """
     proc = subprocess.Popen(argv, env=environment(), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
         proc.wait(timeout=delay)
-        killed = False
+        return False
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # our own child's group: the CLI and any parse workers
+        run = tree(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        killed = True
-    deadline = time.monotonic() + 10
-    while _group(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.005)
-    assert not _group(proc.pid), "a process of the killed run lives on"
-    return killed
+    LEFTOVERS[f"{kind} forked"] += len(run) - 1
+    deadline = time.monotonic() + 5
+    while left_of(run, proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    left = left_of(run, proc.pid)
+    LEFTOVERS[f"{kind} left"] += len(left)
+    if left:
+        os.killpg(proc.pid, signal.SIGKILL)  # clean up before failing
+    assert not left, f"processes of the killed run live on: {sorted(left)}"
+    return True
 
 
 def integrity(db: Path) -> str:
@@ -152,8 +186,10 @@ class Figures:
     def line(self) -> str:
         where = ", ".join(f"{k} {n}" for k, n in sorted(self.at_kill.items()))
         extra = "".join(f", {k} {n}" for k, n in sorted(self.extra.items()))
+        forked, left = LEFTOVERS[f"{self.kind} forked"], LEFTOVERS[f"{self.kind} left"]
         return (f"kill -9 during {self.kind}: {self.trials} trials, {self.killed} killed mid-run ({where}); "
-                f"lost {self.lost}, duplicated {self.duplicated}{extra} "
+                f"lost {self.lost}, duplicated {self.duplicated}{extra}; "
+                f"child processes at the kills {forked}, left behind {left} "
                 f"[runs of {self.startup:.2f}s idle, {self.duration:.2f}s working; {self.seconds:.0f}s in all]")
 
 
@@ -221,7 +257,7 @@ def test_kill_9_during_import(tmp_path: Path) -> None:
 
     for trial, delay in enumerate(delays(rng, figures)):
         config, db = fresh(f"trial-{trial}")
-        killed = kill_after(command(config, "import", str(mbox)), delay)
+        killed = kill_after(command(config, "import", str(mbox)), delay, "import")
         figures.trials += 1
         figures.killed += killed
         assert integrity(db) == "ok", f"trial {trial}: killed after {delay:.3f}s"
@@ -276,7 +312,7 @@ def test_kill_9_during_poll(dovecot: Dovecot, tmp_path: Path) -> None:
 
     for trial, delay in enumerate(delays(rng, figures)):
         config, db = fresh(f"trial-{trial}")
-        killed = kill_after(command(config, "poll"), delay)
+        killed = kill_after(command(config, "poll"), delay, "poll")
         figures.trials += 1
         figures.killed += killed
         assert integrity(db) == "ok", f"trial {trial}: killed after {delay:.3f}s"
@@ -291,6 +327,48 @@ def test_kill_9_during_poll(dovecot: Dovecot, tmp_path: Path) -> None:
         assert sync_uid(db) == MESSAGES
 
     assert dovecot.unseen("INBOX") == MESSAGES  # read-only, every time
+    assert_trials_ended_well(config, figures, started)
+
+
+# -- draft --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_kill_9_during_draft(tmp_path: Path) -> None:
+    """The forked child that summarizes half of a busy month dies with a draft killed outright."""
+    from bot.tools.bench.traffic import generate
+
+    started = time.monotonic()
+    mbox = tmp_path / "list.mbox"
+    start, end = generate(mbox, messages=700, seed=5).busiest_month()
+    config = tmp_path / "c.toml"
+    config.write_text(f'[list]\nname = "driftwood-devel"\ntimezone = "UTC"\n\n[store]\npath = "{tmp_path / "s.db"}"\n'
+                      '\n[digest]\nchair = "Maya Okafor"\n')
+    _, done = run(command(config, "import", str(mbox)))
+    assert done.returncode == 0, done.stderr
+    figures = Figures("draft")
+    rng = random.Random(20140822)
+
+    def draft(output: Path) -> list[str]:
+        return command(config, "draft", "--since", f"{start:%Y-%m-%d}", "--until", f"{end:%Y-%m-%d}",
+                       "-o", str(output))
+
+    figures.startup, done = run(command(config, "status"))
+    assert done.returncode == 0, done.stderr
+    figures.duration, done = run(draft(tmp_path / "whole.txt"))
+    assert done.returncode == 0, done.stderr
+    whole = (tmp_path / "whole.txt").read_text()
+
+    for trial, delay in enumerate(delays(rng, figures)):
+        output = tmp_path / f"trial-{trial}.txt"
+        figures.killed += kill_after(draft(output), delay, "draft")
+        figures.trials += 1
+        _, again = run(draft(output))
+        assert again.returncode == 0, again.stderr
+        assert output.read_text() == whole, f"trial {trial}: the next draft is the whole draft"
+
+    assert LEFTOVERS["draft forked"] > 0, "some kills caught the draft with its child at work"
     assert_trials_ended_well(config, figures, started)
 
 
@@ -398,7 +476,7 @@ def test_kill_9_during_send(tmp_path: Path, smtp_server: SmtpServer, review_secr
 
     for trial, delay in enumerate(delays(rng, figures)):
         config, db, roster = fresh(f"trial-{trial}")
-        killed = kill_after(command(config, "send"), delay)
+        killed = kill_after(command(config, "send"), delay, "send")
         figures.trials += 1
         figures.killed += killed
         assert integrity(db) == "ok", f"trial {trial}: killed after {delay:.3f}s"

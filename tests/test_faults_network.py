@@ -29,11 +29,11 @@ from bot.delivery.roster import add
 from bot.review import lifecycle
 from bot.settings import Settings, load_settings
 from bot.store.database import Store, deliveries, open_store
-from tests.dovecot import Dovecot, Proxy, accept_in_background, stop_listening, write_config
-from tests.mailfactory import make_raw
-from tests.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, text_of
-from tests.reviewkit import write_config as write_review_config
-from tests.smtp_server import SmtpServer
+from tests.helpers.dovecot import Dovecot, Proxy, accept_in_background, stop_listening, write_config
+from tests.helpers.mailfactory import make_raw
+from tests.helpers.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, text_of
+from tests.helpers.reviewkit import write_config as write_review_config
+from tests.helpers.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ROSTER = ["ann@example.org", "bob@example.net", "carla@example.com"]

@@ -14,8 +14,9 @@ from bot.mail.ingest import ingest
 from bot.mail.source import open_source
 from bot.model import RawMail
 from bot.settings import LimitSettings, load_settings
-from bot.store.database import message_id_of, open_store
-from tests.mailfactory import make_raw, mbox_of
+from bot.store.database import open_store
+from bot.store.identity import message_id_of
+from tests.helpers.mailfactory import make_raw, mbox_of
 
 
 def write(path: Path, text: str) -> Path:

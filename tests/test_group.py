@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.model import Item, Mail, Thread
+from bot.model import AOB, Item, Mail, Thread
 from bot.pipeline.clean import CleanBody, clean_body
-from bot.pipeline.group import AOB, compile_rules, effective_rules, make_items, section_of
+from bot.pipeline.group import compile_rules, effective_rules, make_items, section_of
 from bot.pipeline.thread import build_threads
 from bot.pipeline.topics import polish_title, topic_title
 from bot.settings import SectionRule

@@ -13,10 +13,10 @@ import pytest
 from bot.errors import ConfigError, SourceError
 from bot.imap.poll import PollReport, poll
 from bot.settings import Settings, load_settings
+from bot.store import open_sync_state
 from bot.store.database import open_store
-from bot.store.syncstate import open_sync_state
-from tests.dovecot import Dovecot, Proxy, free_port, write_config
-from tests.mailfactory import make_raw
+from tests.helpers.dovecot import Dovecot, Proxy, free_port, write_config
+from tests.helpers.mailfactory import make_raw
 
 
 def settings(tmp_path: Path, server: Dovecot, **source: Any) -> Settings:

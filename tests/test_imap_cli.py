@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.store.database import digests, open_store
-from tests.dovecot import Dovecot, Proxy, free_port, write_config
-from tests.mailfactory import make_raw
+from tests.helpers.dovecot import Dovecot, Proxy, free_port, write_config
+from tests.helpers.mailfactory import make_raw
 
 ROOT = Path(__file__).parent.parent
 

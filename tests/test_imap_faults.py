@@ -16,10 +16,11 @@ import pytest
 from bot.imap.poll import PollReport, poll
 from bot.model import RawMail
 from bot.settings import Settings, load_settings
-from bot.store.database import Store, Stored, open_store
-from bot.store.syncstate import open_sync_state
-from tests.dovecot import Dovecot, Proxy, write_config
-from tests.mailfactory import make_raw
+from bot.store import open_sync_state
+from bot.store.database import Store, open_store
+from bot.store.rows import Stored
+from tests.helpers.dovecot import Dovecot, Proxy, write_config
+from tests.helpers.mailfactory import make_raw
 
 COUNT = 120  # about 60 kB per batch of 20: several FETCH responses to break into
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.store import open_sync_state, sqlite_path
 from bot.store.database import open_store
-from bot.store.syncstate import SqliteSyncState, StoreSyncState, open_sync_state, sqlite_path
+from bot.store.syncstate import SqliteSyncState, StoreSyncState
 
 
 def test_no_store_yet_means_no_state_and_no_file(tmp_path: Path) -> None:

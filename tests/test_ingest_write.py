@@ -13,16 +13,55 @@ from hypothesis import strategies as st
 from bot.mail.ingest import ingest
 from bot.model import RawMail
 from bot.settings import LimitSettings
+from bot.store import open_store_writer
 from bot.store.database import metadata, open_store
-from bot.store.sqlite_writer import _MESSAGE_ID, SCHEMA_SQL, SqliteStoreWriter, _message_id_header, open_store_writer
-from tests.mailfactory import make_raw
+from bot.store.identity import MESSAGE_ID_LINE, find_message_id_header
+from bot.store.schema import SCHEMA_VERSION, TABLES
+from bot.store.sqlite_writer import SqliteStoreWriter
+from tests.helpers.mailfactory import make_raw
 
 HOSTILE = [b"no headers at all", b"Subject: =?bogus?Q?x?=\n\nbody\n", b"From: a@b.c\nDate: never\n\n\xff\xfe\n"]
 
 
-def _schema(db: Path) -> list[tuple[str, str, str]]:
+def _structure(db: Path) -> dict[str, list[tuple[object, ...]]]:
+    """What SQLite says of a store's schema: tables and indexes, and each table's columns, keys and indexes."""
     with sqlite3.connect(db) as conn:
-        return conn.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid").fetchall()
+        master = sorted(conn.execute("SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"))
+        out: dict[str, list[tuple[object, ...]]] = {"master": master}
+        for _, table, _ in (row for row in master if row[0] == "table"):
+            out[table] = [*conn.execute(f"PRAGMA table_info({table})"),
+                          *sorted(conn.execute(f"PRAGMA foreign_key_list({table})"))]
+            for _, index, unique, origin, partial in sorted(conn.execute(f"PRAGMA index_list({table})")):
+                name = index if origin == "c" else origin  # sqlite_autoindex_* names depend on order
+                columns = (row[2] for row in conn.execute(f"PRAGMA index_info({index})"))
+                out[table].append((name, unique, partial, *columns))
+    return out
+
+
+def test_an_older_store_is_migrated_to_what_a_new_one_is(tmp_path: Path) -> None:
+    """Version 2: no fingerprint or header_id, schedule_runs made by the scheduler itself (or not at all)."""
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    store = open_store(url)
+    store.add_raw([RawMail(make_raw(n), "t") for n in range(3)])
+    store.close()
+    with sqlite3.connect(tmp_path / "old.sqlite3") as conn:
+        conn.execute("DROP INDEX ix_messages_state")
+        conn.execute("DROP TABLE schedule_runs")
+        conn.execute("ALTER TABLE messages DROP COLUMN fingerprint")
+        conn.execute("ALTER TABLE messages DROP COLUMN header_id")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    assert open_store_writer(url) is None  # to migrate: the Store's job
+
+    store = open_store(url)
+    [again] = store.add_raw([RawMail(make_raw(1), "t")])
+    store.close()
+
+    assert not again.new  # found by its key, and its fingerprint was filled in
+    open_store(f"sqlite:///{tmp_path / 'new.sqlite3'}").close()
+    assert _structure(tmp_path / "old.sqlite3") == _structure(tmp_path / "new.sqlite3")
+    with sqlite3.connect(tmp_path / "old.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM messages WHERE fingerprint IS NULL").fetchone() == (0,)
+        assert conn.execute("SELECT value FROM meta").fetchone() == (str(SCHEMA_VERSION),)
 
 
 def _rows(db: Path) -> list[tuple[object, ...]]:
@@ -41,10 +80,10 @@ def test_a_new_store_has_the_schema_sqlalchemy_creates(tmp_path: Path) -> None:
     assert writer is not None
     writer.close()
 
-    # The same statements (SQLAlchemy's order of a table's indexes varies from run to run).
-    assert sorted(_schema(tmp_path / "b.sqlite3")) == sorted(_schema(tmp_path / "a.sqlite3"))
-    assert sorted(sql for _, _, sql in _schema(tmp_path / "a.sqlite3")) == sorted(SCHEMA_SQL)
-    assert len(SCHEMA_SQL) == len(metadata.tables) + sum(len(t.indexes) for t in metadata.tables.values())
+    # The same tables, columns, keys and indexes, made from the one schema both ways.
+    assert _structure(tmp_path / "b.sqlite3") == _structure(tmp_path / "a.sqlite3")
+    assert {name for kind, name, _ in _structure(tmp_path / "a.sqlite3")["master"] if kind == "table"} \
+        == set(metadata.tables) == {table.name for table in TABLES}
     store = open_store(f"sqlite:///{tmp_path / 'b.sqlite3'}")  # current: opened as it is
     assert store.counts()["messages"] == 0
     store.engine.dispose()
@@ -115,6 +154,6 @@ def test_stores_the_writer_does_not_open(tmp_path: Path) -> None:
                 max_size=12), st.sampled_from([b"\n", b"\r\n"]))
 def test_the_message_id_is_found_as_the_regex_finds_it(lines: list[bytes], newline: bytes) -> None:
     head = newline.join(lines)
-    expected = _MESSAGE_ID.search(head)
-    found = _message_id_header(head)
+    expected = MESSAGE_ID_LINE.search(head)
+    found = find_message_id_header(head)
     assert (found and (found.start(), found.group(1))) == (expected and (expected.start(), expected.group(1)))

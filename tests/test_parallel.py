@@ -174,10 +174,10 @@ def test_a_busy_month_drafted_in_two_processes_is_the_one_process_draft(tmp_path
 
 
 def test_a_queue_the_pipe_cannot_hold_is_refused_not_waited_on() -> None:
-    from bot.parallel import _Queue
+    from bot.parallel import PipeQueue
 
-    assert _Queue.filled(list(range(40_000))) is None  # 160 kB: more than a pipe holds, and nothing reads yet
-    queue = _Queue.filled([3, 1, 2])
+    assert PipeQueue.filled(list(range(40_000))) is None  # 160 kB: more than a pipe holds, and nothing reads yet
+    queue = PipeQueue.filled([3, 1, 2])
     assert queue is not None and list(queue.take()) == [3, 1, 2]
     queue.close()
     many = list(range(20_000))

@@ -16,15 +16,15 @@ from markdown_it import MarkdownIt
 
 from bot.errors import RenderError
 from bot.model import Digest, Item, Mail, Section, SummarySentence, Thread
+from bot.render import FORMATS
 from bot.render.digest import (
-    FORMATS,
     RenderOptions,
-    build_email,
     digest_subject,
     digest_to_dict,
     render,
     thread_url,
 )
+from bot.render.message import address_domain, digest_email
 
 ARCHIVE = "https://lists.example.org/r/{message_id}"
 OPTIONS = RenderOptions(
@@ -147,7 +147,7 @@ def test_json_structure_keys_and_types() -> None:
         assert set(section) == {"key", "title", "threads"}
         for entry in section["threads"]:
             assert set(entry) == {"subject", "url", "message_ids", "participants", "message_count", "summary",
-                                  "actions", "note", "continued"}
+                                  "summary_by", "actions", "note", "continued"}
             assert isinstance(entry["message_count"], int) and isinstance(entry["continued"], bool)
             assert all(isinstance(x, str) for x in entry["message_ids"] + entry["participants"] + entry["actions"])
             for sentence in entry["summary"]:
@@ -304,22 +304,37 @@ def test_eml_is_multipart_alternative_with_all_headers() -> None:
 
 def test_eml_headers_optional_and_extra() -> None:
     options = RenderOptions(from_address="Digest Bot <bot@lists.example.org>", message_id="fixed@here")
-    msg = build_email(sample(), options, extra_headers={"Auto-Submitted": "auto-generated\r\nBcc: x@evil"})
+    msg = parse_eml(render(sample(), "eml", options))
     assert "To" not in msg and "Reply-To" not in msg
-    parsed = parse_eml(msg.as_bytes().decode())
+    assert msg["Message-ID"] == "<fixed@here>"
+    assert "Auto-Submitted" not in parse_eml(render(sample(), "eml", OPTIONS))
+    built = digest_email("s", "t\n", "<p>h</p>\n", sender="bot@example.org", to="", reply_to="",
+                         date=datetime(2014, 8, 25, tzinfo=UTC), message_id="fixed@here",
+                         headers=[("Auto-Submitted", "auto-generated\r\nBcc: x@evil")])
+    parsed = parse_eml(built.as_bytes().decode())
     assert set(parsed.keys()) == {"From", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
                                   "Auto-Submitted"}
     assert parsed["Auto-Submitted"] == "auto-generated Bcc: x@evil"
     assert parsed["Message-ID"] == "<fixed@here>"
-    assert "Auto-Submitted" not in parse_eml(render(sample(), "eml", OPTIONS))
-    for bad in ("X-Bad\nName", "Content-Type", "MIME-Version"):
+    for bad in ("X-Bad\nName", "Content-Type", "MIME-Version", "From", "message-id"):
         with pytest.raises(RenderError):
-            build_email(sample(), options, extra_headers={bad: "v"})
+            digest_email("s", "t\n", "h\n", sender="bot@example.org", to="", reply_to="",
+                         date=datetime(2014, 8, 25, tzinfo=UTC), message_id="x@y", headers=[(bad, "v")])
 
 
 def test_eml_default_message_id_uses_from_domain() -> None:
-    msg = build_email(sample(), RenderOptions(from_address="Bot <bot@lists.example.org>"))
+    msg = parse_eml(render(sample(), "eml", RenderOptions(from_address="Bot <bot@lists.example.org>")))
     assert msg["Message-ID"] == "<digest-driftwood-devel-20140818-20140825@lists.example.org>"
+
+
+@pytest.mark.parametrize(("address", "domain"), [
+    ("Dev List <devel@lists.example.org>", "lists.example.org"),
+    ("devel@Lists.Example.org", "lists.example.org"),
+    ('"a@b" <devel@lists.example.org>', "lists.example.org"),
+    ("no-at-sign", ""), ("", ""), ("a@b@c", ""),
+])
+def test_address_domain_parses_the_address(address: str, domain: str) -> None:
+    assert address_domain(address) == domain
 
 
 def test_encoded_word_in_subject_cannot_inject_a_header() -> None:

@@ -16,7 +16,7 @@ from bot.review.notify import request_review, send_reminders
 from bot.review.tokens import TOKEN_HEADER, find_tag, is_valid
 from bot.settings import Settings
 from bot.store.database import Store, deliveries, digest_revisions, open_store, transitions
-from tests.reviewkit import (
+from tests.helpers.reviewkit import (
     BOT,
     CHAIR,
     END,
@@ -30,7 +30,7 @@ from tests.reviewkit import (
     settings_for,
     text_of,
 )
-from tests.smtp_server import SmtpServer
+from tests.helpers.smtp_server import SmtpServer
 
 
 @pytest.fixture()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.mailfactory import make_raw, mbox_of
-from tests.reviewkit import CHAIR, LIST, SECRET, SECRET_ENV, review_mails, text_of, write_config
-from tests.smtp_server import SmtpServer
+from tests.helpers.mailfactory import make_raw, mbox_of
+from tests.helpers.reviewkit import CHAIR, LIST, SECRET, SECRET_ENV, review_mails, text_of, write_config
+from tests.helpers.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_EDITOR = """\

@@ -24,16 +24,16 @@ import pytest
 
 from bot.delivery.roster import add, members
 from bot.delivery.send import send_approved
-from bot.imap.poll import poll
 from bot.pipeline.digest import build_digest
 from bot.review import lifecycle
+from bot.review.inbox import poll_list as poll
 from bot.review.notify import request_review
 from bot.settings import Settings
+from bot.store import sqlite_path
 from bot.store.database import Store, open_store
-from bot.store.syncstate import sqlite_path
-from tests.dovecot import Dovecot
-from tests.mailfactory import make_raw
-from tests.reviewkit import (
+from tests.helpers.dovecot import Dovecot
+from tests.helpers.mailfactory import make_raw
+from tests.helpers.reviewkit import (
     CHAIR,
     END,
     LIST,
@@ -49,7 +49,7 @@ from tests.reviewkit import (
     settings_for,
     text_of,
 )
-from tests.smtp_server import SmtpServer
+from tests.helpers.smtp_server import SmtpServer
 
 PASSWORD_ENV = "DIGESTBOT_TEST_IMAP_PASSWORD"
 ROOT = Path(__file__).resolve().parent.parent

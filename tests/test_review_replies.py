@@ -19,7 +19,7 @@ from bot.review.replies import ReplyResult, dkim_pass, is_for_bot, parse_command
 from bot.review.tokens import Tag, find_tag, is_valid, review_token, subject_tag
 from bot.settings import Settings
 from bot.store.database import Store, open_store
-from tests.reviewkit import (
+from tests.helpers.reviewkit import (
     BOT,
     CHAIR,
     LIST,
@@ -33,7 +33,7 @@ from tests.reviewkit import (
     settings_for,
     text_of,
 )
-from tests.smtp_server import SmtpServer
+from tests.helpers.smtp_server import SmtpServer
 
 Env = tuple[Settings, Store, SmtpServer]
 
@@ -115,7 +115,7 @@ def test_the_token_header_or_in_reply_to_alone_is_enough(env: Env) -> None:
 def awaiting_next_week(env: Env) -> tuple[int, EmailMessage]:
     from datetime import timedelta
 
-    from tests.reviewkit import END, START
+    from tests.helpers.reviewkit import END, START
 
     settings, store, server = env
     draft = lifecycle.store_draft(store, settings, make_digest(START + timedelta(7), END + timedelta(7)), "s", "cli")
@@ -314,7 +314,7 @@ def test_the_poll_hook_keeps_bot_mail_out_of_the_list_and_acts_on_it(env: Env) -
     from bot.mail.ingest import ingest
     from bot.model import RawMail
     from bot.review.replies import BotMail
-    from tests.mailfactory import make_raw
+    from tests.helpers.mailfactory import make_raw
 
     settings, store, _server = env
     digest_id, mail = awaiting(env)

@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
+from bot.crontab import crontab_weekdays
 from bot.errors import ConfigError, SourceError
-from bot.schedule.jobs import JOB_ORDER, JobFn, JobRun, Skipped, crontab, crontab_weekdays, draft_period, job_specs
+from bot.schedule.jobs import JOB_ORDER, JobFn, JobRun, Skipped, crontab, draft_period, job_specs
 from bot.schedule.runner import LockBusy, Runner, due_runs, run, schedule_table
 from bot.settings import ListSettings, ScheduleSettings, Settings, StoreSettings
 from bot.store.database import Store, open_store

@@ -34,7 +34,7 @@ from bot.settings import (
     StoreSettings,
 )
 from bot.store.database import Store, open_store
-from tests.mailfactory import make_raw
+from tests.helpers.mailfactory import make_raw
 
 LONDON = ZoneInfo("Europe/London")
 CHAIR = "chair@example.org"

@@ -25,10 +25,10 @@ import pytest
 from bot.review import lifecycle
 from bot.settings import load_settings
 from bot.store.database import open_store
-from tests.dovecot import Dovecot
-from tests.mailfactory import make_raw, mbox_of
-from tests.reviewkit import make_digest
-from tests.smtp_server import SmtpServer
+from tests.helpers.dovecot import Dovecot
+from tests.helpers.mailfactory import make_raw, mbox_of
+from tests.helpers.reviewkit import make_digest
+from tests.helpers.smtp_server import SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 MARK = "Pw-7c1f-SECRET"

@@ -21,7 +21,7 @@ from bot.review import lifecycle
 from bot.review.replies import process_replies
 from bot.settings import Settings
 from bot.store.database import Store, deliveries, now, open_store
-from tests.reviewkit import (
+from tests.helpers.reviewkit import (
     BOT,
     CHAIR,
     END,
@@ -36,7 +36,7 @@ from tests.reviewkit import (
     settings_for,
     text_of,
 )
-from tests.smtp_server import SmtpServer
+from tests.helpers.smtp_server import SmtpServer
 
 ROSTER = ["ann@example.org", "bob@example.net", "carla@example.com"]
 PASSWORD = "Sm7p-pa55word!"  # must never show up in logs, errors or the store

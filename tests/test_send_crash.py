@@ -20,8 +20,8 @@ from bot.delivery.roster import add
 from bot.delivery.send import send_approved
 from bot.review import lifecycle
 from bot.store.database import deliveries, open_store
-from tests.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, settings_for, text_of, write_config
-from tests.smtp_server import Received, SmtpServer
+from tests.helpers.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, settings_for, text_of, write_config
+from tests.helpers.smtp_server import Received, SmtpServer
 
 ROOT = Path(__file__).resolve().parent.parent
 ROSTER = ["ann@example.org", "bob@example.net", "carla@example.com"]

@@ -16,8 +16,9 @@ from bot.errors import StoreError
 from bot.mail.ingest import ingest
 from bot.mail.source import open_source
 from bot.settings import LimitSettings
+from bot.store import open_mail_reader
 from bot.store.database import Store, open_store
-from bot.store.sqlite_reader import SqliteMailReader, open_mail_reader
+from bot.store.sqlite_reader import SqliteMailReader
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = Path(bot.__file__).parent / "demo" / "week.mbox"

@@ -235,3 +235,16 @@ def test_input_order_does_not_matter_without_duplicates(mails: list[Mail], rng: 
     expected = groups(build_threads(unique))
     rng.shuffle(unique)
     assert groups(build_threads(unique)) == expected
+
+
+def test_a_second_mail_with_a_taken_message_id_is_kept_in_that_ids_thread() -> None:
+    """The store keys it by a derived key (header_id keeps the Message-ID): both mails stay, in one thread."""
+    from dataclasses import replace
+
+    second = replace(mail("dup-1.a", 1, "Other words"), header_id="a")
+    mails = [mail("a", 0, "Plan"), second, mail("r", 2, "Re: Plan", refs=("a",), irt="a"), mail("x", 3, "Else")]
+    assert sorted(groups(build_threads(mails))) == [["a", "dup-1.a", "r"], ["x"]]
+    # Its own References place it, if it has any.
+    placed = replace(mail("dup-2.a", 1, refs=("x",), irt="x"), header_id="a")
+    assert sorted(groups(build_threads([mail("a", 0, "Plan"), placed, mail("x", 0, "Else")]))) == \
+        [["a"], ["x", "dup-2.a"]]

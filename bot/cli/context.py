@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from bot.store.database import Store
     from bot.store.sqlite_reader import MailReader
 
-FORMATS = ("text", "html", "markdown", "json", "eml")
 
 
 class Context:
@@ -47,7 +46,7 @@ class Context:
 
     def mail_reader(self) -> MailReader:
         """The store, for commands that only read mail: a light sqlite3 reader when it can be."""
-        from bot.store.sqlite_reader import open_mail_reader
+        from bot.store import open_mail_reader
 
         return open_mail_reader(self.settings.store_url) or self.store()
 

@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.cli import review as cli_review
-from bot.cli.context import FORMATS, Context, emit, pass_context, progress, render_digest
+from bot.cli.context import Context, emit, pass_context, progress, render_digest
+from bot.cli.publish import publish_cmd
 from bot.errors import ConfigError, DigestbotError
+from bot.render import FORMATS
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -47,7 +49,7 @@ def import_(ctx: Context, paths: tuple[Path, ...]) -> None:
     from bot.errors import SourceError
     from bot.mail.ingest import ingest
     from bot.mail.source import open_source
-    from bot.store.sqlite_writer import open_store_writer
+    from bot.store import open_store_writer
 
     settings = ctx.settings
     sources = []
@@ -135,7 +137,7 @@ def poll(ctx: Context, watch: bool, folders: tuple[str, ...]) -> None:
     """Fetch what is new in the IMAP folders into the store; print a one-line summary."""
     # Only bot.imap.poll here: a nothing-new poll must not import SQLAlchemy or the parser.
     from bot.imap.poll import PollReport
-    from bot.imap.poll import poll as poll_imap
+    from bot.review.inbox import poll_list as poll_imap
 
     if not log.isEnabledFor(logging.DEBUG):  # imapclient's INFO lines ("Connection closed") are noise
         logging.getLogger("imapclient").setLevel(logging.WARNING)
@@ -165,7 +167,8 @@ def status(ctx: Context, fmt: str) -> None:
         return
     counts, drafts = data["messages"], data["drafts_pending"]
     click.echo(f"store: {data['store']} (integrity {data['integrity']})")
-    click.echo(f"messages: {counts['messages']} stored, {counts['flagged']} flagged, {counts['unparsed']} unparsed")
+    click.echo(f"messages: {counts['messages']} stored, {counts['flagged']} flagged, {counts['unparsed']} unparsed, "
+               f"{data['collisions']} sharing a Message-ID with another")
     click.echo(f"drafts pending: {drafts['total']} "
                f"({', '.join(f'{n} {state}' for state, n in drafts.items() if state != 'total')})")
     for folder in data["folders"]:
@@ -178,21 +181,13 @@ PENDING_DRAFT_STATES = ("drafted", "awaiting", "approved")
 
 
 def _status(settings: Settings, store: Store) -> dict[str, Any]:
-    import re
-
-    import sqlalchemy as sa
-
-    from bot.store.database import digests
-    from bot.store.syncstate import open_sync_state
+    from bot.store import open_sync_state, safe_url
 
     state = open_sync_state(settings.store_url, store)
     known = {s.folder: s for s in state.all()}
     state.close()
     names = dict.fromkeys((*settings.source.folders, *settings.source.archive_folders, *known))
-    with store.engine.connect() as conn:
-        rows = conn.execute(sa.select(digests.c.state, sa.func.count()).where(
-            digests.c.state.in_(PENDING_DRAFT_STATES)).group_by(digests.c.state))
-        pending = {s: 0 for s in PENDING_DRAFT_STATES} | {s: n for s, n in rows}
+    pending = store.drafts.count_by_state(PENDING_DRAFT_STATES)
     folders = []
     for name in names:
         s = known.get(name)
@@ -203,8 +198,9 @@ def _status(settings: Settings, store: Store) -> dict[str, Any]:
         })
     counts = store.counts()
     return {
-        "store": re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", settings.store_url),  # no database password
+        "store": safe_url(settings.store_url),  # no database password
         "integrity": store.integrity(), "messages": counts, "flagged": counts["flagged"],
+        "collisions": store.collisions(),  # kept under a derived key: bot/store/identity.py
         "drafts_pending": {**pending, "total": sum(pending.values())}, "folders": folders,
     }
 
@@ -228,7 +224,7 @@ def demo(fmt: str) -> None:
         ingest(store, open_source(demo_mailbox()), settings.limits)
         start, end = period_for(settings, week_of=_demo_week(), since=None, until=None)
         digest = build_digest(store, settings, start, end, title_date=_demo_week().date())
-        store.engine.dispose()
+        store.close()
     emit(render_digest(settings, digest, fmt), None)
 
 
@@ -240,6 +236,7 @@ def _demo_week() -> Any:
 
 for _command in cli_review.COMMANDS:
     cli.add_command(_command)
+cli.add_command(publish_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

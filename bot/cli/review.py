@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from bot.cli.context import Context, emit, pass_context, render_digest
+from bot.render import FORMATS
 
 
 def _actor() -> str:
@@ -32,7 +33,11 @@ def store_draft(ctx: Context, digest: Any, *, notify: bool, fmt: str, output: Pa
     if notify:
         check_ready(settings)
     info = store_draft(store, settings, digest, _actor(), "cli")
-    if output is not None:
+    if output is not None and fmt == "eml":
+        from bot.review.view import show
+
+        emit(show(store, settings, info.id, "eml"), output)  # the stored draft's own Message-ID, as `send` uses
+    elif output is not None:
         emit(render_digest(settings, digest, fmt), output)
     superseded = f"; it supersedes #{', #'.join(map(str, info.superseded))}" if info.superseded else ""
     click.echo(f"stored draft #{info.id} (revision {info.revision}): {info.subject}{superseded}")
@@ -69,7 +74,7 @@ def review_cmd(ctx: Context, digest_id: int | None, fmt: str) -> None:
 
 @click.command("show")
 @click.argument("digest_id", type=int)
-@click.option("--format", "fmt", type=click.Choice(["text", "html", "markdown", "json", "eml"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               show_default=True)
 @click.option("--revision", "number", type=int, help="An earlier revision (default: the current one).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not stdout.")

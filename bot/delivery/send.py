@@ -21,25 +21,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import logging
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
-from pathlib import Path
-
-import sqlalchemy as sa
 
 from bot.delivery.roster import members, unsubscribe_header
 from bot.delivery.smtp import Mailer, Outcome, Result
 from bot.errors import ConfigError, SendError
+from bot.locks import holding, lock_path
+from bot.publish.names import page_url
+from bot.render.message import bot_address
 from bot.review import lifecycle
-from bot.review.mail import bot_address, digest_message
+from bot.review.mail import digest_message
 from bot.review.notify import secret, tell_chair
 from bot.settings import Settings
-from bot.store.database import Store, deliveries, now
+from bot.store.database import Store, now
+from bot.store.deliveries import Delivery
 
 log = logging.getLogger("digestbot.send")
 OPEN_ROWS = ("pending", "deferred", "sending")
@@ -112,29 +111,16 @@ def send_approved(store: Store, settings: Settings, *, via: lifecycle.Via = "cli
 
 @contextlib.contextmanager
 def _send_lock(settings: Settings) -> Iterator[None]:
-    from filelock import FileLock, Timeout
+    def busy() -> SendError:
+        return SendError("another `digestbot send` is running; try again when it is done")
 
-    url = settings.store_url
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///") + ".send.lock")
-    else:
-        path = Path(tempfile.gettempdir()) / f"digestbot-send-{hashlib.sha256(url.encode()).hexdigest()[:16]}.lock"
-    try:
-        with FileLock(path, timeout=0):
-            yield
-    except Timeout:
-        raise SendError("another `digestbot send` is running; try again when it is done") from None
+    with holding(lock_path(settings, "send"), 0, busy):
+        yield
 
 
 def _resolve_interrupted(store: Store) -> list[tuple[int, str]]:
     """Rows a dead run left in `sending`: maybe delivered, so never again (see module doc)."""
-    with store.engine.begin() as conn:
-        rows = [(r.digest_id, r.recipient) for r in conn.execute(
-            sa.select(deliveries.c.digest_id, deliveries.c.recipient).where(deliveries.c.state == "sending"))]
-        if rows:
-            conn.execute(deliveries.update().where(deliveries.c.state == "sending").values(
-                state="unknown", attempts=deliveries.c.attempts + 1, updated_at=now(),
-                last_error="interrupted during DATA: may have been delivered; not resent"))
+    rows = store.deliveries.settle_in_flight(now(), "interrupted during DATA: may have been delivered; not resent")
     for digest_id, recipient in rows:
         log.warning("delivery of #%d to %s was interrupted in flight; marked unknown, not resent", digest_id, recipient)
     return rows
@@ -150,25 +136,18 @@ def _recipients(store: Store, settings: Settings) -> list[str]:
 
 def _ensure_rows(store: Store, settings: Settings, draft: lifecycle.Draft) -> bool:
     """Write the recipient list once, in one transaction; False if the draft moved on."""
-    with store.engine.begin() as conn:
-        current = lifecycle.get(store, draft.id, conn)
+    with store.transaction() as tx:
+        current = lifecycle.get(store, draft.id, tx)
         if current.state != "approved" or current.revision != draft.revision:
             return False
-        if conn.scalar(sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.digest_id == draft.id)):
+        if tx.deliveries.started(draft.id):
             return True
-        stamp = now()
-        for recipient in _recipients(store, settings):
-            conn.execute(deliveries.insert().values(digest_id=draft.id, recipient=recipient, revision=draft.revision,
-                                                    state="pending", attempts=0, updated_at=stamp))
+        tx.deliveries.add_pending(draft.id, draft.revision, _recipients(store, settings), now())
     return True
 
 
-def _rows(store: Store, digest_id: int) -> list[sa.Row[tuple[str, str, int, int, datetime]]]:
-    query = (sa.select(deliveries.c.recipient, deliveries.c.state, deliveries.c.attempts, deliveries.c.revision,
-                       deliveries.c.updated_at)
-             .where(deliveries.c.digest_id == digest_id).order_by(deliveries.c.recipient))
-    with store.engine.connect() as conn:
-        return list(conn.execute(query))  # type: ignore[arg-type]
+def _rows(store: Store, digest_id: int) -> list[Delivery]:
+    return store.deliveries.of_digest(digest_id)
 
 
 def _send_digest(store: Store, settings: Settings, draft: lifecycle.Draft, smtp: Mailer, retry: RetryPolicy,
@@ -185,14 +164,15 @@ def _send_digest(store: Store, settings: Settings, draft: lifecycle.Draft, smtp:
         return report
     key = secret(settings) if settings.smtp.mode == "roster" else ""
     for row in rows:
-        if row.state == "deferred" and retry.next_try(row.attempts, lifecycle.aware(row.updated_at)) > at:
+        if row.state == "deferred" and retry.next_try(row.attempts, row.updated_at) > at:
             report.waiting += 1
             continue
         if row.state not in ("pending", "deferred"):
             continue
         headers = {"List-Unsubscribe": unsubscribe_header(settings, key, row.recipient)} if key else {}
         to = settings.list.address if settings.smtp.mode == "list" else row.recipient
-        msg = digest_message(rev.parts, settings, message_id=draft.mail_message_id, to=to, date=now(), headers=headers)
+        msg = digest_message(rev.parts, settings, message_id=draft.mail_message_id, to=to, date=now(), headers=headers,
+                             web_url=page_url(settings.publish.base_url, draft.id, rev.digest))
         mark = functools.partial(_mark_sending, store, draft.id, row.recipient)
         result = smtp.deliver(msg.as_bytes(), parseaddr(bot_address(settings))[1], row.recipient, before_data=mark)
         _record(store, draft.id, row.recipient, result, row.attempts + 1, retry, report)
@@ -201,12 +181,8 @@ def _send_digest(store: Store, settings: Settings, draft: lifecycle.Draft, smtp:
 
 
 def _mark_sending(store: Store, digest_id: int, recipient: str) -> None:
-    with store.engine.begin() as conn:
-        result = conn.execute(deliveries.update().where(
-            deliveries.c.digest_id == digest_id, deliveries.c.recipient == recipient,
-            deliveries.c.state.in_(("pending", "deferred")),
-        ).values(state="sending", updated_at=now()))
-    if result.rowcount != 1:  # cannot happen under the lock; refuse rather than risk a double
+    # Cannot fail under the lock; if it does, refuse rather than risk a double.
+    if not store.deliveries.mark_sending(digest_id, recipient, now()):
         raise SendError(f"delivery of #{digest_id} to {recipient} changed under us; stopping")
 
 
@@ -215,10 +191,7 @@ def _record(store: Store, digest_id: int, recipient: str, result: Result, attemp
     state, detail = result.outcome.value, result.detail
     if result.outcome is Outcome.DEFERRED and attempts >= retry.max_attempts:
         state, detail = "failed", f"gave up after {attempts} attempts; last: {detail}"
-    with store.engine.begin() as conn:
-        conn.execute(deliveries.update().where(
-            deliveries.c.digest_id == digest_id, deliveries.c.recipient == recipient,
-        ).values(state=state, attempts=attempts, updated_at=now(), last_error=None if state == "sent" else detail))
+    store.deliveries.record_outcome(digest_id, recipient, state, attempts, now(), None if state == "sent" else detail)
     if state == "sent":
         report.sent.append(recipient)
         return

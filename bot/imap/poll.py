@@ -35,7 +35,8 @@ from bot.imap.session import (
     open_session,
     status,
 )
-from bot.store.syncstate import SyncState, open_sync_state, sqlite_path
+from bot.store import open_sync_state, sqlite_path
+from bot.store.syncstate import SyncState
 
 if TYPE_CHECKING:
     from bot.model import RawMail

@@ -6,6 +6,7 @@ parsing loses nothing: the next run parses whatever is still unparsed.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -14,9 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
+from bot.lifeline import die_with_parent
 from bot.model import Mail, RawMail
 from bot.settings import LimitSettings
-from bot.store.sqlite_writer import RawStore, attach_writer, message_id_of, now
+from bot.store import attach_writer
+from bot.store.identity import message_id_of
+from bot.store.rows import now
+from bot.store.sqlite_writer import RawStore
 
 BATCH = 400
 FIRST_BATCH = 100  # with a pool: short, so the parse workers start while the main process reads on
@@ -114,7 +119,10 @@ class _Parsers:
         workers = min(MAX_WORKERS, os.cpu_count() or 1) if pooled else 1
         self.pool: Executor | None = None
         if workers > 1:
-            self.pool = ProcessPoolExecutor(workers, initializer=_attach_worker, initargs=(store_url,))
+            # Forked, whatever the platform's default: workers share the loaded code, and the parent pid
+            # they watch is this process's (a forkserver would be their parent instead).
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_attach_worker, initargs=(store_url, os.getpid()))
             self.pool.submit(int)  # the first submit forks every worker: now, while the first batch is read
         self.workers = workers
         self.pending: deque[list[Future[_Parsed]]] = deque()
@@ -152,8 +160,10 @@ class _Parsers:
 _worker_store: RawStore | None = None  # a parse worker's own connection to the store
 
 
-def _attach_worker(url: str | None) -> None:
+def _attach_worker(url: str | None, parent: int) -> None:
     global _worker_store
+    # Forked by this (main) thread, so PR_SET_PDEATHSIG fires when the process dies, not a pool thread.
+    die_with_parent(parent)
     import bot.mail.parse  # noqa: F401 - loaded here, at the fork, while the main process reads the first batch
 
     _worker_store = attach_writer(url) if url else None

@@ -25,8 +25,8 @@ from bot.model import Mail
 from bot.settings import LimitSettings
 
 _ID = re.compile(r"<([^<>\s]{1,900})>")
-# Every header _from_message and _body read: bot.mail.mime keeps only these (keep this in step).
-_READ_HEADERS = frozenset({"from", "subject", "date", "received", "references", "in-reply-to", "content-type",
+# Every header mail_from_message and _body read: bot.mail.mime keeps only these (keep this in step).
+READ_HEADERS = frozenset({"from", "subject", "date", "received", "references", "in-reply-to", "content-type",
                            "content-transfer-encoding", "content-disposition"})
 _SPACE = re.compile(r"\s+")
 
@@ -42,8 +42,8 @@ def parse_mail(raw: bytes, message_id: str, imported_at: datetime, limits: Limit
     if flags:
         return _unread(message_id, imported_at, flags)
     try:
-        msg = read_message(raw, _READ_HEADERS) or email.message_from_bytes(raw)
-        return _from_message(msg, message_id, imported_at, limits, flags)
+        msg = read_message(raw, READ_HEADERS) or email.message_from_bytes(raw)
+        return mail_from_message(msg, message_id, imported_at, limits, flags)
     except (RecursionError, MemoryError):
         flags.add("too-deep")
     except Exception:  # noqa: BLE001 - any parser failure is a flag, never a crash
@@ -61,8 +61,9 @@ def _unread(message_id: str, imported_at: datetime, flags: set[str]) -> Mail:
                 date=imported_at, flags=frozenset(flags | {"unparsed"}))
 
 
-def _from_message(msg: Message, message_id: str, imported_at: datetime, limits: LimitSettings,
-                  flags: set[str]) -> Mail:
+def mail_from_message(msg: Message, message_id: str, imported_at: datetime, limits: LimitSettings,
+                      flags: set[str]) -> Mail:
+    """The Mail of a message already parsed (by bot.mail.mime or the email package); problems go to `flags`."""
     from_name, from_addr = _sender(msg.get("From"), flags)
     subject = _clean_header(_decode(msg.get("Subject"), flags))
     if len(subject) > limits.max_subject_chars:

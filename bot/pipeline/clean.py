@@ -133,6 +133,7 @@ def _scan(lines: list[str], has_blocks: bool) -> _Scan:
     out = scan.entries
     forward = False  # among the header lines of a forwarded message
     code = False  # inside an indented block that showed code
+    tail = False  # the line before was dropped as code or machine output: a lower-case line goes on with it
     # Cheap substring tests guard the costlier patterns: most lines are plain prose.
     for i, raw in _outside_blocks(lines) if has_blocks else enumerate(lines):
         line = raw.strip()
@@ -142,7 +143,11 @@ def _scan(lines: list[str], has_blocks: bool) -> _Scan:
             continue
         forward = forward and not line
         short = len(line) <= _SHORT
+        dropped, tail = tail, False
         if not line or line[0] == ">" or ("> " in line[:17] and _SUPERCITE.match(line)):
+            out.append(("break", ""))
+        elif dropped and not indented and (line[0].islower() or line[0] == "("):
+            tail = True  # "    * [DOXIA-523] - Ampersands ... are now" + "throwing parse errors.": a wrapped tail
             out.append(("break", ""))
         elif outlook := (line[0] in "*FfDdVv发" and _is_header_block(lines, i)) or (
             short and (line.startswith(_CUT_START) or "ailing" in line) and _CUT.fullmatch(line)
@@ -166,12 +171,14 @@ def _scan(lines: list[str], has_blocks: bool) -> _Scan:
             ":" in line and short and _CONTACT.search(line)
         ):
             code = indented
+            tail = True
             out.append(("break", ""))
         elif is_noise(line) or (
             " " not in line
             and not _TECHNICAL.isdisjoint(line.rstrip(".,!?:;"))
             and (not out or out[-1][0] not in ("prose", "bullet"))
         ):
+            tail = True
             out.append(("break", ""))  # a lone path or identifier, unless it ends a wrapped line
         else:
             _classify(scan, line)

@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.errors import ConfigError
-from bot.model import Digest, Item, Mail, Section, Thread
+from bot.model import AOB, Digest, Item, Mail, ModelReport, Section, SummarySentence, Thread
 from bot.pipeline.clean import CleanBody, clean_body
-from bot.pipeline.group import AOB, compile_rules, effective_rules, make_items, section_of
+from bot.pipeline.followup import action_notes, coverage, done_lines, is_readable, mails_to_cover, mark_late
+from bot.pipeline.group import compile_rules, effective_rules, make_items, section_of
+from bot.pipeline.people import display_names, name_key, with_display_names
 from bot.pipeline.thread import build_threads
-from bot.settings import Settings
+from bot.settings import WEEKDAYS, Settings
 from bot.store.sqlite_reader import MailReader
 
 if TYPE_CHECKING:
     from bot.render.digest import RenderOptions
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # A fork and the trip back cost a few milliseconds: below about this much work, one process is quicker.
 FORK_MIN_CHARS = 100_000  # of mail to clean
@@ -60,13 +61,23 @@ def build_digest(store: MailReader, settings: Settings, start: datetime, end: da
     `parallel` lets a forked child clean and summarize part of the mail (the same digest,
     sooner); for a single-threaded process, such as one command (`fork_map` checks).
     """
-    mails = store.mails_between(start, end)
+    in_period, late = mails_to_cover(store, start, end)  # late: dated earlier, in no digest yet
+    # Unreadable mail is taken (so it is not carried on forever) but left out of every item.
+    mails = sorted((m for m in [*in_period, *late] if is_readable(m)), key=lambda m: (m.date, m.message_id))
     context = _context_mails(store, mails)
+    names = display_names([*context, *mails])  # one person, one name, wherever they are listed
+    mails, context = with_display_names(mails, names), with_display_names(context, names)
     threads = build_threads([*context, *mails], frozenset(m.message_id for m in context))
     threads = [t for t in threads if t.new_mails]
     cleaned = _clean_all([m for t in threads for m in t.mails], parallel)
     items = make_items(threads, cleaned)
     items = _summarize_all(items, cleaned, settings, parallel)
+    items, report = _model_summaries(items, cleaned, settings)
+    items = mark_late(items, frozenset(m.message_id for m in late))
+    carried = store.carried_actions()
+    closings, refused = done_lines(mails, {mid: body.text for mid, body in cleaned.items()}, carried,
+                                   settings.digest.chair)
+    open_actions, closed_actions = action_notes(carried, closings)
     sections = _sections(items, settings)
     writers = _writers(threads)
     participants = _attendees(writers, settings)
@@ -79,8 +90,14 @@ def build_digest(store: MailReader, settings: Settings, start: datetime, end: da
         chair=settings.digest.chair,
         attendees=participants,
         sections=sections,
-        stats={"messages": len(mails), "threads": len(threads), "participants": len(writers)},
+        stats={"messages": len(in_period) + len(late), "threads": len(threads), "participants": len(writers)},
         next_call=next_call(settings, end),
+        model_report=report,
+        coverage=coverage(in_period, late, items),
+        open_actions=open_actions,
+        closed_actions=closed_actions,
+        closings=tuple(closings),
+        refused=tuple(refused),
     )
 
 
@@ -104,8 +121,12 @@ def _clean_all(mails: Sequence[Mail], parallel: bool) -> dict[str, CleanBody]:
 
 def _summarize_all(items: Sequence[Item], cleaned: dict[str, CleanBody], settings: Settings,
                    parallel: bool) -> list[Item]:
+    from bot.pipeline.items import digest_shrink
+
+    shrink = digest_shrink(settings.digest.summary_words, items)  # the digest's total bounds every item's words
+
     def summarized(item: Item) -> dict[str, Any]:
-        return _summary_fields(item, cleaned, settings)
+        return _summary_fields(item, cleaned, settings, shrink)
 
     if parallel:
         from bot.parallel import fork_map
@@ -116,6 +137,18 @@ def _summarize_all(items: Sequence[Item], cleaned: dict[str, CleanBody], setting
     else:
         fields = [summarized(item) for item in items]
     return [replace(item, **changed) for item, changed in zip(items, fields, strict=True)]
+
+
+def _model_summaries(items: list[Item], cleaned: dict[str, CleanBody],
+                     settings: Settings) -> tuple[list[Item], ModelReport | None]:
+    """With `strategy = "llm"`: the model's checked summaries replace the extractive ones where they succeed."""
+    if settings.digest.strategy != "llm":
+        return items, None
+    from bot.pipeline.items import item_budget
+    from bot.pipeline.summarize.llm import summarize_items
+
+    words = [item_budget(settings.digest.summary_words, item) for item in items]
+    return summarize_items(items, cleaned, settings.llm, words)
 
 
 def _load_renderer() -> None:
@@ -131,9 +164,11 @@ def _summary_cost(item: Item, cleaned: dict[str, CleanBody]) -> float:
     return sentences + sentences * sentences / _QUADRATIC_FROM
 
 
-def _summary_fields(item: Item, cleaned: dict[str, CleanBody], settings: Settings) -> dict[str, Any]:
+def _summary_fields(item: Item, cleaned: dict[str, CleanBody], settings: Settings,
+                    shrink: float = 1.0) -> dict[str, Any]:
     """Summarize the item's new messages (context only: continued threads' older ones): the fields to set."""
-    from bot.pipeline.items import as_sentence, item_budget, take_actions, votes, without_vote
+    from bot.pipeline.items import MIN_SCALE, as_sentence, item_budget, take_actions, votes, without_vote
+    from bot.pipeline.points import summarize_points
     from bot.pipeline.summarize import Utterance, summarize_thread
 
     continued = any(t.context_ids for t in item.threads)
@@ -141,19 +176,30 @@ def _summary_fields(item: Item, cleaned: dict[str, CleanBody], settings: Setting
         return {"continued": continued}
     mails = _discussion_order(item.threads)
     utterances: list[Utterance] = []
-    actions: list[str] = []
+    actions: dict[str, str] = {}  # "who, what" -> the Message-ID it was lifted from
     participants = item.participants  # a property that walks every mail: once, not once per mail
     for mail in mails:
         # An action is listed once, as "Action: who, what", so it leaves the summarized text.
         taken = take_actions(without_vote(cleaned[mail.message_id].text), mail.author, participants)
-        actions.extend(a for a in taken.items if a not in actions)
+        for action in taken.items:
+            actions.setdefault(action, mail.message_id)
         if taken.text:
-            utterances.append(Utterance(mail.message_id, mail.author, taken.text))
-    words = item_budget(settings.digest.summary_words, item)
-    summary = summarize_thread(utterances, words=words, strategy=settings.digest.strategy)
+            utterances.append(Utterance(mail.thread_id, mail.author, taken.text))
+    words = max(round(MIN_SCALE * settings.digest.summary_words),
+                round(shrink * item_budget(settings.digest.summary_words, item)))
+    # With a model, this is the summary an item falls back to.
+    strategy = settings.llm.fallback if settings.digest.strategy == "llm" else settings.digest.strategy
+    by_id = {u.message_id: u for u in utterances}
+
+    def summarize(group: Sequence[Mail], budget: int) -> list[SummarySentence]:
+        said = [by_id[m.thread_id] for m in group if m.thread_id in by_id]
+        return summarize_thread(said, words=budget, strategy=strategy)
+
+    summary = summarize_points(mails, words, summarize)  # a big thread: point by point
     summary = [replace(s, text=as_sentence(s.text)) for s in summary]
     return {"summary": tuple(summary), "continued": continued, "actions": tuple(actions),
-            "note": votes(mails, cleaned)}
+            "action_sources": tuple(actions.values()),
+            "note": votes(mails, cleaned), "summary_by": strategy}
 
 
 def _discussion_order(threads: Sequence[Thread]) -> list[Mail]:
@@ -200,7 +246,8 @@ def _writers(threads: Sequence[Thread]) -> set[str]:
 def _attendees(writers: set[str], settings: Settings) -> tuple[str, ...]:
     """The minutes' attendees: the chair first, then everyone who wrote, by last name."""
     chair = settings.digest.chair
-    others = sorted((n for n in writers if n != chair), key=lambda n: (n.split()[-1].lower() if n else "", n))
+    others = sorted((n for n in writers if name_key(n) != name_key(chair)),
+                    key=lambda n: (n.split()[-1].lower() if n else "", n))
     return (chair, *others) if chair else tuple(others)
 
 
@@ -221,15 +268,12 @@ def next_call(settings: Settings, after: datetime) -> datetime | None:
 
 def render_options(settings: Settings) -> RenderOptions:
     from bot.render.digest import RenderOptions
+    from bot.render.message import bot_address
 
     return RenderOptions(
         archive_url=settings.list.archive_url,
-        from_address=settings.smtp.from_address or f"digestbot@{_domain(settings.list.address)}",
+        from_address=bot_address(settings),
         to_address=settings.list.address,
         reply_to=settings.list.address,
         subject_prefix=f"[{settings.list.name}]" if settings.list.name else "",
     )
-
-
-def _domain(address: str) -> str:
-    return address.rpartition("@")[2] or "localhost"

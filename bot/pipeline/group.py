@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from bot.model import Item, Thread
+from bot.model import AOB, Item, Thread
 from bot.pipeline.clean import CleanBody
 from bot.pipeline.series import (
     build_item,
@@ -26,7 +26,6 @@ from bot.pipeline.subject import subject_tags
 from bot.pipeline.topics import group_topics, topic_title
 from bot.settings import SectionRule
 
-AOB = "aob"
 PATCHES = "patches"
 STATUS = "status"
 

@@ -17,6 +17,7 @@ from bot.pipeline.clean import CleanBody
 from bot.pipeline.summarize.tokenize import get_tokenizer
 
 MIN_SCALE, MAX_SCALE = 0.5, 3.0  # of the configured summary_words
+DIGEST_SCALE = 15.0  # every item's summary together, in summary_words: a long week is shrunk to fit
 PER_PERSON, PER_MESSAGE = 0.25, 0.05
 
 _MARKER = re.compile(r"\b(?:ACTION|Action|TODO)(?: [Ii]tems?)?\s*:\s*")
@@ -42,6 +43,15 @@ def item_budget(words: int, item: Item) -> int:
     people = len(item.participants)
     scale = 0.25 + PER_PERSON * people + PER_MESSAGE * item.message_count
     return round(words * min(MAX_SCALE, max(MIN_SCALE, scale)))
+
+
+def digest_shrink(words: int, items: Sequence[Item]) -> float:
+    """What every item's budget is multiplied by so that all summaries fit DIGEST_SCALE times *words*.
+
+    A week of many busy threads keeps their proportions, but reads in minutes.
+    """
+    total = sum(item_budget(words, item) for item in items if not item.note)
+    return min(1.0, DIGEST_SCALE * words / total) if total else 1.0
 
 
 def take_actions(text: str, author: str, participants: Sequence[str]) -> Actions:

@@ -58,11 +58,12 @@ def _dedupe(mails: Iterable[Mail]) -> list[Mail]:
 
 def _chain(mail: Mail) -> list[str]:
     """The ancestors a mail names, oldest first, without itself or blanks."""
-    chain = [ref for ref in mail.references if ref and ref != mail.message_id]
+    own = (mail.message_id, mail.thread_id)
+    chain = [ref for ref in mail.references if ref and ref not in own]
     # References is authoritative; In-Reply-To fills in when a client
     # dropped or truncated References (it names the direct parent).
     irt = mail.in_reply_to
-    if irt and irt != mail.message_id and irt not in chain:
+    if irt and irt not in own and irt not in chain:
         chain.append(irt)
     return chain
 
@@ -75,6 +76,10 @@ def _link(mails: list[Mail]) -> dict[str, str]:
     for mail, chain in zip(mails, chains, strict=True):
         if chain:
             parent[mail.message_id] = chain[-1]
+        elif mail.thread_id != mail.message_id:
+            # Stored under a derived key (its Message-ID was taken): one Message-ID is one container, so it
+            # joins the thread of the mail that has it, as public-inbox threads them.
+            parent[mail.message_id] = mail.thread_id
     # Then other mails' References vouch for containers still without a
     # parent: missing mails, and mails whose client dropped the headers.
     for chain in chains:

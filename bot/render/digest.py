@@ -1,4 +1,4 @@
-"""The render stage: a `Digest` as text, Markdown, HTML, JSON or a MIME mail.
+"""The render stage: a `Digest` as text, Markdown, HTML, JSON or a MIME mail (bot/render/message.py).
 
 Python prepares one plain dict (the JSON structure plus display fields); the
 Jinja2 templates in `templates/` hold the layout. Every string from mail is made
@@ -8,16 +8,12 @@ HTML. Nothing reads the clock: a digest always renders to the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import textwrap
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -25,12 +21,13 @@ from urllib.parse import quote
 import jinja2
 
 from bot.errors import RenderError
-from bot.model import Digest, Item, Section
+from bot.model import AOB, Digest, Item, ModelReport, Section, SummarySentence
+from bot.render import FORMATS
+from bot.render.message import address_domain, digest_email, message_id_header
+from bot.render.minutes import action_dict, action_line, action_part, coverage_dict, coverage_line, day_month
 from bot.resources import templates_dir
 
-FORMATS = ("text", "html", "markdown", "json", "eml")
 WIDTH = 72
-AOB = "aob"
 
 _TEMPLATES = {"text": "digest.txt.j2", "markdown": "digest.md.j2", "html": "digest.html.j2"}
 # English names on purpose: strftime's %A/%B follow the process locale.
@@ -42,7 +39,6 @@ _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Su
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~&])")  # emphasis, code, links, HTML, headings, tables, entities
 _MD_LINE_START = re.compile(r"^(?:([-+=])|(\d{1,9})([.)]))")
-_HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 ftext
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +86,12 @@ def digest_to_dict(digest: Digest, options: RenderOptions) -> dict[str, Any]:
             for section in sections
         ],
         "stats": _stats(digest, sections),
+        "open_actions": [action_dict(note) for note in digest.open_actions],
+        "closed_actions": [action_dict(note) for note in digest.closed_actions],
+        **({"coverage": coverage_dict(digest)} if digest.coverage else {}),
         "next_call": digest.next_call.isoformat() if digest.next_call else None,
+        # Only when a model wrote summaries, so extractive digests keep their shape.
+        **({"model_checks": _model_checks(digest.model_report)} if digest.model_report else {}),
     }
 
 
@@ -98,39 +99,11 @@ def render(digest: Digest, fmt: str, options: RenderOptions) -> str:
     if fmt == "json":
         return json.dumps(digest_to_dict(digest, options), indent=2, ensure_ascii=False) + "\n"
     if fmt == "eml":
-        return build_email(digest, options).as_bytes().decode("utf-8")
+        return _preview_email(digest, options).as_bytes().decode("utf-8")
     if fmt not in _TEMPLATES:
         raise RenderError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out = _environment().get_template(_TEMPLATES[fmt]).render(d=_view(digest, options))
     return _inline_css(out) if fmt == "html" else _tidy(out)
-
-
-def build_email(digest: Digest, options: RenderOptions, *,
-                extra_headers: Mapping[str, str] | None = None) -> EmailMessage:
-    """A multipart/alternative mail (text and HTML) with sanitized headers."""
-    msg = EmailMessage(policy=policy.SMTP)
-    msg["From"] = _header(options.from_address or "digestbot@localhost")
-    if options.to_address:
-        msg["To"] = _header(options.to_address)
-    if options.reply_to:
-        msg["Reply-To"] = _header(options.reply_to)
-    msg["Subject"] = _header(digest_subject(digest, options))
-    msg["Date"] = format_datetime(digest.period_end)  # not now(): the mail must be reproducible
-    msg["Message-ID"] = _message_id(digest, options)
-    text, html = render(digest, "text", options), render(digest, "html", options)
-    # Quoted-printable keeps the mail 7-bit clean whatever the summaries hold.
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    msg.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    # A boundary from the content, not random, so the bytes are stable; "=_" cannot
-    # start a quoted-printable line, so it never collides with the parts.
-    msg.set_boundary("=_digest_" + hashlib.sha256((text + html).encode()).hexdigest()[:32])
-    for name, value in (extra_headers or {}).items():
-        # The MIME structure is ours; anything else may be added or overridden (Date at send time).
-        if not _HEADER_NAME.fullmatch(name) or name.lower().startswith(("content-", "mime-version")):
-            raise RenderError(f"not a header digestbot can set: {name!r}")
-        del msg[name]
-        msg[name] = _header(value)
-    return msg
 
 
 def _clean(text: str) -> str:
@@ -138,18 +111,20 @@ def _clean(text: str) -> str:
     return " ".join(_UNSAFE.sub(" ", text).split())
 
 
-def _header(text: str) -> str:
-    # The email package decodes "=?charset?q?...?=" in values it is given, which
-    # would let a subject smuggle in an encoded newline; break every such opener.
-    return _clean(text).replace("=?", "= ?")
+def _preview_email(digest: Digest, options: RenderOptions) -> EmailMessage:
+    """The mail `send` would send for this digest, dated by its period: reproducible, no clock."""
+    return digest_email(digest_subject(digest, options), render(digest, "text", options),
+                        render(digest, "html", options), sender=options.from_address or "digestbot@localhost",
+                        to=options.to_address, reply_to=options.reply_to, date=digest.period_end,
+                        message_id=_message_id(digest, options))
 
 
 def _message_id(digest: Digest, options: RenderOptions) -> str:
-    given = _header(options.message_id).strip("<>").replace(" ", "")
+    given = message_id_header(options.message_id)
     if given:
-        return f"<{given}>"
+        return given
     name, domain = (re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.")
-                    for text in (digest.list_name, parseaddr(options.from_address)[1].rpartition("@")[2]))
+                    for text in (digest.list_name, address_domain(options.from_address)))
     start, end = digest.period_start, digest.period_end
     return f"<digest-{name or 'list'}-{start:%Y%m%d}-{end:%Y%m%d}@{domain or 'localhost'}>"
 
@@ -167,11 +142,41 @@ def _item_dict(item: Item, archive_url: str) -> dict[str, Any]:
         "message_ids": [_clean(mid) for mid in item.message_ids],
         "participants": [_clean(name) for name in item.participants],
         "message_count": item.message_count,
-        "summary": [{"text": _clean(s.text), "message_id": _clean(s.message_id), "author": _clean(s.author)}
-                    for s in item.summary],
+        "summary": [_sentence_dict(s) for s in item.summary],
+        "summary_by": _clean(item.summary_by) or None,  # a strategy's name, or "llm:<model>"
         "actions": [text for text in map(_clean, item.actions) if text],
+        "action_ids": list(item.action_ids),
         "note": _clean(item.note),
         "continued": item.continued,
+        "continued_from": _started(item).isoformat() if item.continued else None,
+        "late": item.late,
+    }
+
+
+def _started(item: Item) -> date:
+    """The day the item's first thread began (its earliest message, context included)."""
+    first = min(m.date for t in item.threads for m in t.mails)
+    return first.date()
+
+
+def _sentence_dict(sentence: SummarySentence) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": _clean(sentence.text), "message_id": _clean(sentence.message_id),
+                           "author": _clean(sentence.author)}
+    if sentence.cites:  # a model-written point: every message it was checked against
+        out["message_ids"] = [_clean(mid) for mid in sentence.cites]
+    if sentence.point:  # a big thread's point: where its sub-discussion starts
+        out["point"] = _clean(sentence.point)
+    return out
+
+
+def _model_checks(report: ModelReport) -> dict[str, Any]:
+    """What the checks of a model's points did: for the chair and for tools reading the JSON."""
+    return {
+        "model": _clean(report.model),
+        "items_written": report.items_written,
+        "points_kept": report.points_kept,
+        "points_dropped": {reason: count for reason, count in report.dropped},
+        "fallbacks": [{"subject": _clean(title), "reason": _clean(reason)} for title, reason in report.fallbacks],
     }
 
 
@@ -203,7 +208,13 @@ def _view(digest: Digest, options: RenderOptions) -> dict[str, Any]:
                            "label": "thread" + (f" {k}" if k > 1 else ""), "url": url}
                           for k, url in enumerate(_item_links(item, options.archive_url), start=1)]
         entry["paragraphs"] = _paragraphs(entry["summary"], options.archive_url)
-        entry["action_lines"] = [a if a.lower().startswith("action:") else f"Action: {a}" for a in entry["actions"]]
+        entry["action_lines"] = [action_line(a, entry["action_ids"][k] if k < len(entry["action_ids"]) else None)
+                                 for k, a in enumerate(entry["actions"])]
+        entry["continued_line"] = (f"continued from {day_month(date.fromisoformat(entry['continued_from']))}"
+                                   if entry["continued_from"] else "")
+        by = entry["summary_by"] or ""
+        entry["model_line"] = (f"Summary written by a language model, {by[4:]}; each point was checked against "
+                               "the messages it cites." if by.startswith("llm:") and entry["summary"] else "")
     view["sections"] = [section for section in view["sections"] if section["threads"]]
     view["subject"] = digest_subject(digest, options)
     view["period_label"] = _period_label(digest.period_start, digest.period_end)
@@ -211,20 +222,33 @@ def _view(digest: Digest, options: RenderOptions) -> dict[str, Any]:
     view["permalink"] = re.sub(r"[^a-z0-9]+", "-", view["title"].lower()).strip("-") or "digest"
     view["attendee_line"] = _attendee_line(view["chair"], view["attendees"])
     view["next_call_line"] = _long_date(digest.next_call) if digest.next_call else ""
+    view["action_part"] = action_part(view, digest.period_start)
+    view["coverage_line"] = coverage_line(view["coverage"]) if "coverage" in view else ""
     return view
 
 
 def _paragraphs(summary: list[dict[str, str]], archive_url: str) -> list[dict[str, str]]:
-    """Consecutive sentences by one author become one paragraph led by the name."""
+    """Consecutive sentences by one author become one paragraph led by the name.
+
+    A big thread's summary comes point by point: a point's first paragraph carries
+    its number and the link to where its sub-discussion starts.
+    """
     paragraphs: list[dict[str, str]] = []
+    point = ""
     for sentence in summary:
         if not sentence["text"]:
             continue
-        if paragraphs and paragraphs[-1]["author"] == sentence["author"]:
+        opens = sentence.get("point", "") != point
+        if paragraphs and paragraphs[-1]["author"] == sentence["author"] and not opens:
             paragraphs[-1]["text"] += " " + sentence["text"]
         else:
             url = thread_url(sentence["message_id"], archive_url)
-            paragraphs.append({"author": sentence["author"], "text": sentence["text"], "url": url})
+            paragraphs.append({"author": sentence["author"], "text": sentence["text"], "url": url,
+                               "point": "", "point_url": ""})
+        if opens:
+            point = sentence.get("point", "")
+            number = sum(1 for p in paragraphs if p["point_url"]) + 1
+            paragraphs[-1] |= {"point_url": thread_url(point, archive_url), "point": str(number)} if point else {}
     return paragraphs
 
 
@@ -245,6 +269,11 @@ def _last_day(start: datetime, end: datetime) -> date:
     if end > start and end.time() == time(0):
         return (end - timedelta(days=1)).date()
     return end.date()
+
+
+def period_label(start: datetime, end: datetime) -> str:
+    """The period as the minutes show it (the site's index and feed too)."""
+    return _period_label(start, end)
 
 
 def _period_label(start: datetime, end: datetime) -> str:

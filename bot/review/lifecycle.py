@@ -18,20 +18,22 @@ so a token minted for revision 1 can never approve revision 2.
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parseaddr
 from typing import Any, Literal
-
-import sqlalchemy as sa
 
 from bot.errors import NoSuchDraft, ReviewError
 from bot.model import Digest
+from bot.render.message import address_domain, bot_address
 from bot.review.mail import Parts, parts_from_digest, parts_from_markdown
+from bot.review.memory import edit_actions, remember
 from bot.settings import Settings
-from bot.store.database import Store, deliveries, digest_revisions, digests, now, transitions
+from bot.store.access import aware as aware
+from bot.store.database import Store, now
+from bot.store.drafts import Draft as Draft
+from bot.store.drafts import Transition as Transition
+from bot.store.groups import Groups, Transaction
 
 Via = Literal["cli", "email", "scheduler"]
 SYSTEM = "digestbot"
@@ -46,22 +48,6 @@ ALLOWED: dict[str | None, frozenset[str]] = {
     "rejected": frozenset(),
     "superseded": frozenset(),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Draft:
-    """One row of `digests`."""
-
-    id: int
-    period_start: datetime
-    period_end: datetime
-    state: str
-    revision: int
-    mail_message_id: str
-    created_at: datetime
-    updated_at: datetime
-    reminded_at: datetime | None
-    superseded_by: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,77 +72,39 @@ class DraftInfo:
     superseded: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    digest_id: int
-    from_state: str | None
-    to_state: str
-    actor: str
-    via: str
-    at: datetime
-    note: str
-
-
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything in the store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 # -- reading -----------------------------------------------------------------
 
 
-def _first(store: Store, query: sa.Select[Any], conn: sa.Connection | None) -> Any:
-    """One row, read on `conn` (inside a caller's transaction) or on a connection of our own."""
-    if conn is not None:
-        return conn.execute(query).first()
-    with store.engine.connect() as own:
-        return own.execute(query).first()
+def _on(store: Store, tx: Transaction | None) -> Groups:
+    """Where to read and write: inside the caller's transaction `tx`, or the store's own connections."""
+    return store if tx is None else tx
 
 
-def get(store: Store, digest_id: int, conn: sa.Connection | None = None) -> Draft:
-    row = _first(store, sa.select(digests).where(digests.c.id == digest_id), conn)
-    if row is None:
+def get(store: Store, digest_id: int, tx: Transaction | None = None) -> Draft:
+    draft = _on(store, tx).drafts.get(digest_id)
+    if draft is None:
         raise NoSuchDraft(f"no draft #{digest_id}")
-    return _draft(row)
-
-
-def _draft(row: Any) -> Draft:
-    return Draft(
-        id=row.id, period_start=aware(row.period_start), period_end=aware(row.period_end), state=row.state,
-        revision=row.revision, mail_message_id=row.mail_message_id, created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at), reminded_at=aware(row.reminded_at) if row.reminded_at else None,
-        superseded_by=row.superseded_by,
-    )
+    return draft
 
 
 def drafts(store: Store, states: tuple[str, ...] = ()) -> list[Draft]:
-    query = sa.select(digests).order_by(digests.c.period_start, digests.c.id)
-    if states:
-        query = query.where(digests.c.state.in_(states))
-    with store.engine.connect() as conn:
-        return [_draft(row) for row in conn.execute(query)]
+    return store.drafts.all(states)
 
 
-def revision(store: Store, digest_id: int, number: int | None = None, conn: sa.Connection | None = None) -> Revision:
+def revision(store: Store, digest_id: int, number: int | None = None, tx: Transaction | None = None) -> Revision:
     """A revision of a draft: the current one unless `number` is given."""
-    number = number or get(store, digest_id, conn).revision
-    row = _first(store, sa.select(digest_revisions).where(
-        digest_revisions.c.digest_id == digest_id, digest_revisions.c.revision == number), conn)
+    number = number or get(store, digest_id, tx).revision
+    row = _on(store, tx).drafts.revision(digest_id, number)
     if row is None:
         raise NoSuchDraft(f"draft #{digest_id} has no revision {number}")
-    data = json.loads(row.data)
+    data = row.data
     parts = Parts(subject=row.subject, text=data["text"], html=data["html"], markdown=row.markdown)
     return Revision(digest_id, number, parts, data.get("digest", {}), bool(data.get("edited")),
-                    aware(row.created_at), row.created_by)
+                    row.created_at, row.created_by)
 
 
 def history(store: Store, digest_id: int | None = None) -> list[Transition]:
-    query = sa.select(transitions).order_by(transitions.c.id)
-    if digest_id is not None:
-        query = query.where(transitions.c.digest_id == digest_id)
-    with store.engine.connect() as conn:
-        return [Transition(r.digest_id, r.from_state, r.to_state, r.actor, r.via, aware(r.at), r.note)
-                for r in conn.execute(query)]
+    return store.drafts.history(digest_id)
 
 
 # -- drafting ----------------------------------------------------------------
@@ -168,28 +116,26 @@ def store_draft(store: Store, settings: Settings, digest: Digest, actor: str, vi
     A period that is already approved or sent is never redrafted silently:
     reject the approved draft first (or leave the sent one be).
     """
-    parts, data = parts_from_digest(digest, settings)
     start, end = digest.period_start.astimezone(UTC), digest.period_end.astimezone(UTC)
     stamp = now()
-    with store.engine.begin() as conn:
-        same = [_draft(row) for row in conn.execute(
-            sa.select(digests).where(digests.c.period_start == start, digests.c.period_end == end))]
+    with store.transaction() as tx:
+        same = tx.drafts.of_period(start, end)
         for old in same:
             if old.state in ("approved", "sent"):
                 hint = f" (reject #{old.id} first)" if old.state == "approved" else ""
                 raise ReviewError(f"the period of this draft is already {old.state} as #{old.id}; "
                                   f"not redrafting it{hint}")
-        new_id: int = conn.execute(digests.insert().values(
-            period_start=start, period_end=end, state="drafted", revision=1, mail_message_id="pending",
-            created_at=stamp, updated_at=stamp)).inserted_primary_key[0]  # type: ignore[index]
-        conn.execute(digests.update().where(digests.c.id == new_id).values(
-            mail_message_id=_message_id(settings, start, new_id)))
-        _insert_revision(conn, new_id, 1, parts, {"digest": data, "edited": False}, actor, stamp)
-        record(conn, new_id, None, "drafted", actor, via, stamp, "revision 1")
+        new_id = tx.drafts.add(start, end, stamp)
+        # What it took, its actions' ids and the DONE: lines' closings, in the same transaction.
+        digest = remember(tx, digest, new_id, stamp)
+        parts, data = parts_from_digest(digest, settings)
+        tx.drafts.set_mail_message_id(new_id, _message_id(settings, start, new_id))
+        _insert_revision(tx, new_id, 1, parts, {"digest": data, "edited": False}, actor, stamp)
+        tx.drafts.record(new_id, None, "drafted", actor, via, stamp, "revision 1")
         superseded = []
         for old in same:
             if old.state in OPEN:
-                _change(store, conn, old, "superseded", actor, via, stamp, f"superseded by #{new_id}",
+                _change(store, tx, old, "superseded", actor, via, stamp, f"superseded by #{new_id}",
                         superseded_by=new_id)
                 superseded.append(old.id)
     return DraftInfo(new_id, 1, "drafted", parts.subject, tuple(superseded))
@@ -198,107 +144,94 @@ def store_draft(store: Store, settings: Settings, digest: Digest, actor: str, vi
 def _message_id(settings: Settings, start: datetime, digest_id: int) -> str:
     """Stable for the life of the digest; random enough that a rebuilt store cannot
     reuse the Message-ID of a digest that already went out (receivers would drop it)."""
-    domain = parseaddr(settings.smtp.from_address or settings.list.address)[1].rpartition("@")[2] or "localhost"
+    domain = address_domain(bot_address(settings)) or "localhost"
     return f"<digest-{start:%Y%m%d}-{digest_id}-{secrets.token_hex(4)}@{domain}>"
 
 
-def _insert_revision(conn: sa.Connection, digest_id: int, number: int, parts: Parts, data: dict[str, Any],
+def _insert_revision(tx: Transaction, digest_id: int, number: int, parts: Parts, data: dict[str, Any],
                      actor: str, stamp: datetime) -> None:
     payload = {**data, "text": parts.text, "html": parts.html}
-    conn.execute(digest_revisions.insert().values(
-        digest_id=digest_id, revision=number, subject=parts.subject, markdown=parts.markdown,
-        data=json.dumps(payload, ensure_ascii=False), created_at=stamp, created_by=actor))
+    tx.drafts.add_revision(digest_id, number, parts.subject, parts.markdown, payload, actor, stamp)
 
 
 # -- transitions -------------------------------------------------------------
 
 
 def transition(store: Store, digest_id: int, to_state: str, actor: str, via: Via, note: str = "",
-               *, revision_seen: int | None = None, conn: sa.Connection | None = None) -> Draft:
+               *, revision_seen: int | None = None, tx: Transaction | None = None) -> Draft:
     """Move a draft to `to_state`, or raise ReviewError if that is not allowed now.
 
     `revision_seen`: the revision the actor looked at; if the draft has moved on
     since, nothing changes (an approval is for what the chair read).
     """
-    if conn is None:
-        with store.engine.begin() as own:
-            return transition(store, digest_id, to_state, actor, via, note, revision_seen=revision_seen, conn=own)
-    draft = get(store, digest_id, conn)
+    if tx is None:
+        with store.transaction() as own:
+            return transition(store, digest_id, to_state, actor, via, note, revision_seen=revision_seen, tx=own)
+    draft = get(store, digest_id, tx)
     if revision_seen is not None and revision_seen != draft.revision:
         raise ReviewError(f"draft #{digest_id} is at revision {draft.revision}, not {revision_seen}")
-    return _change(store, conn, draft, to_state, actor, via, now(), note)
+    return _change(store, tx, draft, to_state, actor, via, now(), note)
 
 
-def _change(store: Store, conn: sa.Connection, draft: Draft, to_state: str, actor: str, via: str,
-            stamp: datetime, note: str, **values: Any) -> Draft:
+def _change(store: Store, tx: Transaction, draft: Draft, to_state: str, actor: str, via: str,
+            stamp: datetime, note: str, *, revision: int | None = None, superseded_by: int | None = None) -> Draft:
     if to_state not in ALLOWED[draft.state]:
         raise ReviewError(f"draft #{draft.id} is {draft.state}; it cannot become {to_state}")
-    result = conn.execute(
-        digests.update()
-        .where(digests.c.id == draft.id, digests.c.state == draft.state, digests.c.revision == draft.revision)
-        .values(state=to_state, updated_at=stamp, **values))
-    if result.rowcount != 1:  # someone else changed it between our read and this write
-        raise ReviewError(f"draft #{draft.id} changed meanwhile; look again")
-    record(conn, draft.id, draft.state, to_state, actor, via, stamp, note)
-    return get(store, draft.id, conn)
-
-
-def record(conn: sa.Connection, digest_id: int, from_state: str | None, to_state: str, actor: str, via: str,
-           stamp: datetime, note: str) -> None:
-    """One row of history; callers write it in the transaction that makes the change."""
-    conn.execute(transitions.insert().values(digest_id=digest_id, from_state=from_state, to_state=to_state,
-                                             actor=actor, via=via, at=stamp, note=note))
+    if not tx.drafts.change_state(draft, to_state, actor, via, stamp, note, revision=revision,
+                                  superseded_by=superseded_by):
+        raise ReviewError(f"draft #{draft.id} changed meanwhile; look again")  # between our read and this write
+    return get(store, draft.id, tx)
 
 
 def approve(store: Store, digest_id: int, actor: str, via: Via, *, revision_seen: int | None = None,
-            conn: sa.Connection | None = None) -> Draft:
-    draft = get(store, digest_id, conn)
+            tx: Transaction | None = None) -> Draft:
+    draft = get(store, digest_id, tx)
     return transition(store, digest_id, "approved", actor, via, f"revision {revision_seen or draft.revision}",
-                      revision_seen=revision_seen, conn=conn)
+                      revision_seen=revision_seen, tx=tx)
 
 
 def reject(store: Store, digest_id: int, actor: str, via: Via, reason: str, *, revision_seen: int | None = None,
-           conn: sa.Connection | None = None) -> Draft:
+           tx: Transaction | None = None) -> Draft:
     reason = " ".join(reason.split())
     if not reason:
         raise ReviewError("a rejection needs a reason")
-    if conn is None:
-        with store.engine.begin() as own:
-            return reject(store, digest_id, actor, via, reason, revision_seen=revision_seen, conn=own)
-    _refuse_if_delivering(conn, digest_id)
-    return transition(store, digest_id, "rejected", actor, via, reason, revision_seen=revision_seen, conn=conn)
+    if tx is None:
+        with store.transaction() as own:
+            return reject(store, digest_id, actor, via, reason, revision_seen=revision_seen, tx=own)
+    _refuse_if_delivering(tx, digest_id)
+    return transition(store, digest_id, "rejected", actor, via, reason, revision_seen=revision_seen, tx=tx)
 
 
 def edit(store: Store, digest_id: int, markdown: str, actor: str, via: Via, *, revision_seen: int | None = None,
-         conn: sa.Connection | None = None) -> Draft:
+         tx: Transaction | None = None) -> Draft:
     """Store `markdown` as the draft's next revision, re-rendered; the draft is drafted again.
 
     Back to drafted (from awaiting or approved) because the chair has not seen
     the new revision in its final form: any review mail or approval was for
     the old one.
     """
-    if conn is None:
-        with store.engine.begin() as own:
-            return edit(store, digest_id, markdown, actor, via, revision_seen=revision_seen, conn=own)
-    draft = get(store, digest_id, conn)
+    if tx is None:
+        with store.transaction() as own:
+            return edit(store, digest_id, markdown, actor, via, revision_seen=revision_seen, tx=own)
+    draft = get(store, digest_id, tx)
     if revision_seen is not None and revision_seen != draft.revision:
         raise ReviewError(f"draft #{digest_id} is at revision {draft.revision}, not {revision_seen}")
     if draft.state not in ("drafted", "awaiting", "approved"):
         raise ReviewError(f"draft #{digest_id} is {draft.state}; it can no longer be edited")
-    _refuse_if_delivering(conn, digest_id)
-    old = revision(store, digest_id, draft.revision, conn)
+    _refuse_if_delivering(tx, digest_id)
+    old = revision(store, digest_id, draft.revision, tx)
     if markdown.strip() == old.parts.markdown.strip():
         raise ReviewError(f"draft #{digest_id}: the edit changes nothing")
     parts = parts_from_markdown(markdown, old.parts.subject)
+    edit_actions(tx, digest_id, markdown)
     number = draft.revision + 1
     stamp = now()
-    _insert_revision(conn, digest_id, number, parts, {"digest": old.digest, "edited": True}, actor, stamp)
-    return _change(store, conn, draft, "drafted", actor, via, stamp, f"edited: revision {number}", revision=number)
+    _insert_revision(tx, digest_id, number, parts, {"digest": old.digest, "edited": True}, actor, stamp)
+    return _change(store, tx, draft, "drafted", actor, via, stamp, f"edited: revision {number}", revision=number)
 
 
-def _refuse_if_delivering(conn: sa.Connection, digest_id: int) -> None:
-    started = conn.scalar(sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.digest_id == digest_id))
-    if started:
+def _refuse_if_delivering(tx: Transaction, digest_id: int) -> None:
+    if tx.deliveries.started(digest_id):
         raise ReviewError(f"draft #{digest_id} is already being delivered; it can no longer change")
 
 

@@ -3,31 +3,30 @@
 A revision keeps its subject, text, HTML and Markdown (`Parts`), so the
 subscriber mail, the review mail and `digestbot show` are assembled from the
 same strings without the mail store: the review mail is the subscriber mail's
-subject, text and HTML, each preceded by a short note on how to answer.
+subject, text and HTML, each preceded by a short note on how to answer. All
+three go through `bot.render.message.digest_email`, the one digest builder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import html
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from bot.render.message import address_domain, bot_address, digest_email, text_email
 from bot.review.tokens import TOKEN_HEADER, header_value, subject_tag
 
 if TYPE_CHECKING:
     from bot.model import Digest
     from bot.settings import Settings
 
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 _BODY_OPEN = re.compile(r"<body[^>]*>", re.IGNORECASE)
 RULE = "-" * 72
@@ -91,42 +90,57 @@ def parts_from_markdown(markdown: str, subject: str) -> Parts:
     return Parts(subject=subject, text=body, html=page, markdown=source)
 
 
-def bot_address(settings: Settings) -> str:
-    """The bot's own address: From of everything it sends, and where replies go."""
-    if settings.smtp.from_address:
-        return settings.smtp.from_address
-    domain = parseaddr(settings.list.address)[1].rpartition("@")[2] or "localhost"
-    return f"digestbot@{domain}"
-
-
 def chair_addresses(settings: Settings) -> tuple[str, ...]:
     found = [*settings.review.chair_addresses, settings.digest.chair_address]
     return tuple(dict.fromkeys(a.strip().lower() for a in found if a.strip()))
 
 
 def digest_message(parts: Parts, settings: Settings, *, message_id: str, to: str, date: datetime,
-                   headers: Mapping[str, str] | None = None) -> EmailMessage:
-    """The mail a subscriber gets (or the list, in list mode)."""
-    base = {
-        "From": bot_address(settings), "To": to, "Reply-To": settings.list.address, "Subject": parts.subject,
-        "Date": format_datetime(date), "Message-ID": message_id,
-    }
-    return _assemble({**base, **(headers or {})}, parts.text, parts.html)
+                   headers: Mapping[str, str] | None = None, web_url: str = "") -> EmailMessage:
+    """The mail a subscriber gets (or the list, in list mode), and its preview.
+
+    Only `to`, `date`, `message_id` and the per-recipient `headers` differ between
+    the preview and the sent mail; the rest follows from the revision and settings.
+    `web_url`: the digest's page in the public archive (bot/publish/names.py), linked at the end.
+    """
+    text, page = parts.text, parts.html
+    if web_url:
+        text = text.rstrip("\n") + f"\n\nThis digest on the web: {web_url}\n"
+        page = _append_html(page, _web_link_html(web_url))
+    return digest_email(parts.subject, text, page, sender=bot_address(settings), to=to,
+                        reply_to=settings.list.address, date=date, message_id=message_id,
+                        headers=list((headers or {}).items()))
+
+
+def _web_link_html(url: str) -> str:
+    link = html.escape(url)
+    return (f'<p class="web-link" style="margin: 1em 0 0; color: #57606a; font-size: 0.9em;">'
+            f'This digest on the web: <a href="{link}" style="color: #0550ae;">{link}</a></p>\n')
+
+
+def _append_html(page: str, block: str) -> str:
+    """`block` at the end of the minutes: inside the template's column, else before </body>."""
+    end = page.rfind("</div>") if 'class="digest"' in page else -1
+    if end < 0:
+        end = page.lower().rfind("</body>")
+    return page + block if end < 0 else page[:end] + block + page[end:]
 
 
 def review_message(parts: Parts, settings: Settings, tag: ReviewTag, *, to: str, date: datetime,
-                   reminder: bool = False) -> EmailMessage:
-    """The subscriber mail, wrapped for the chair: a note on top, the token in subject and header."""
+                   reminder: bool = False, model_checks: Mapping[str, Any] | None = None) -> EmailMessage:
+    """The subscriber mail, wrapped for the chair: a note on top, the token in subject and header.
+
+    `model_checks`: the digest JSON's record of a model's summaries (bot/render/digest.py), told the chair.
+    """
     label = subject_tag(tag.digest_id, tag.revision, tag.token)
     subject = f"{'Reminder: ' if reminder else ''}{label} {parts.subject}"
-    headers = {
-        "From": bot_address(settings), "To": to, "Reply-To": bot_address(settings), "Subject": subject,
-        "Date": format_datetime(date), "Message-ID": review_message_id(settings, tag),
-        "Auto-Submitted": "auto-generated", TOKEN_HEADER: header_value(tag.digest_id, tag.revision, tag.token),
-    }
-    note = review_note(settings, tag, reminder=reminder)
+    note = review_note(settings, tag, reminder=reminder) + model_note(model_checks)
     text = note + "\n" + RULE + "\n\n" + parts.text
-    msg = _assemble(headers, text, _prepend_html(parts.html, _note_html(note)))
+    msg = digest_email(subject, text, _prepend_html(parts.html, _note_html(note)), sender=bot_address(settings),
+                       to=to, reply_to=bot_address(settings), date=date,
+                       message_id=review_message_id(settings, tag),
+                       headers=[("Auto-Submitted", "auto-generated"),
+                                (TOKEN_HEADER, header_value(tag.digest_id, tag.revision, tag.token))])
     msg.add_attachment(parts.markdown, subtype="markdown", charset="utf-8", cte="quoted-printable",
                        filename=f"digest-{tag.digest_id}-r{tag.revision}.md")
     return msg
@@ -134,8 +148,7 @@ def review_message(parts: Parts, settings: Settings, tag: ReviewTag, *, to: str,
 
 def review_message_id(settings: Settings, tag: ReviewTag) -> str:
     """Replies quote it in In-Reply-To, a third place the token survives a reply."""
-    domain = parseaddr(bot_address(settings))[1].rpartition("@")[2] or "localhost"
-    return f"<review.{tag.digest_id}.r{tag.revision}.{tag.token}.{secrets.token_hex(6)}@{domain}>"
+    return f"<review.{tag.digest_id}.r{tag.revision}.{tag.token}.{secrets.token_hex(6)}@{_domain(settings)}>"
 
 
 def review_note(settings: Settings, tag: ReviewTag, *, reminder: bool = False) -> str:
@@ -163,53 +176,51 @@ def review_note(settings: Settings, tag: ReviewTag, *, reminder: bool = False) -
     return "\n".join(lines) + "\n"
 
 
+def model_note(checks: Mapping[str, Any] | None) -> str:
+    """What the chair should know of a model's summaries: how many points the checks dropped, and why."""
+    if not checks:
+        return ""
+    dropped: Mapping[str, int] = checks.get("points_dropped") or {}
+    fallbacks = checks.get("fallbacks") or []
+    written = checks.get("items_written", 0)
+    lines = ["", f"A language model ({checks.get('model', '?')}) wrote {written} of {written + len(fallbacks)} "
+             "item summaries (marked in the digest).",
+             "Each of its points cites messages and passed mechanical checks against them.",
+             f"The checks dropped {sum(dropped.values())} point(s)" + (":" if dropped else ".")]
+    lines += [f"  a point that {reason}: {count}" for reason, count in dropped.items()]
+    if fallbacks:
+        lines.append(f"{len(fallbacks)} item(s) kept their extractive summary:")
+        lines += [f"  {entry.get('subject', '')}: {entry.get('reason', '')}" for entry in fallbacks]
+    return "\n".join(lines) + "\n"
+
+
 def reply_draft(parts: Parts, settings: Settings, tag: ReviewTag, *, chair: str, date: datetime) -> EmailMessage:
     """A ready-made answer for the chair's Drafts folder: send it as it is to approve."""
-    headers = {
-        "From": chair, "To": bot_address(settings),
-        "Subject": f"Re: {subject_tag(tag.digest_id, tag.revision, tag.token)} {parts.subject}",
-        "Date": format_datetime(date), "In-Reply-To": review_message_id(settings, tag),
-        TOKEN_HEADER: header_value(tag.digest_id, tag.revision, tag.token),
-    }
+    headers = [
+        ("From", chair), ("To", bot_address(settings)),
+        ("Subject", f"Re: {subject_tag(tag.digest_id, tag.revision, tag.token)} {parts.subject}"),
+        ("Date", format_datetime(date)), ("In-Reply-To", review_message_id(settings, tag)),
+        (TOKEN_HEADER, header_value(tag.digest_id, tag.revision, tag.token)),
+    ]
     body = ("approve\n\n"
             "(Send this as it is to approve the digest. To reject it, replace \"approve\" with\n"
             "\"reject\" and your reason. To change it, replace this whole message with the\n"
             "edited Markdown below.)\n\n" + parts.markdown)
-    msg = _assemble(headers, body, None)
-    return msg
+    return text_email(headers, body)
 
 
 def notice_message(settings: Settings, *, to: str, subject: str, body: str, date: datetime) -> EmailMessage:
     """A short note to the chair (an ignored reply, a failed delivery)."""
-    headers = {
-        "From": bot_address(settings), "To": to, "Subject": f"[digestbot] {subject}",
-        "Date": format_datetime(date), "Message-ID": make_msgid(domain=_domain(settings)),
-        "Auto-Submitted": "auto-generated",
-    }
-    return _assemble(headers, body if body.endswith("\n") else body + "\n", None)
+    headers = [
+        ("From", bot_address(settings)), ("To", to), ("Subject", f"[digestbot] {subject}"),
+        ("Date", format_datetime(date)), ("Message-ID", make_msgid(domain=_domain(settings))),
+        ("Auto-Submitted", "auto-generated"),
+    ]
+    return text_email(headers, body)
 
 
 def _domain(settings: Settings) -> str:
-    return parseaddr(bot_address(settings))[1].rpartition("@")[2] or "localhost"
-
-
-def _assemble(headers: Mapping[str, str], text: str, html_part: str | None) -> EmailMessage:
-    msg = EmailMessage(policy=policy.SMTP)
-    for name, value in headers.items():
-        if value:
-            msg[name] = _header(value)
-    # Quoted-printable keeps the mail 7-bit clean whatever the summaries hold.
-    msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    if html_part is not None:
-        msg.add_alternative(html_part, subtype="html", charset="utf-8", cte="quoted-printable")
-        # A boundary from the content, not random: the same revision gives the same bytes.
-        msg.set_boundary("=_digest_" + hashlib.sha256((text + html_part).encode()).hexdigest()[:32])
-    return msg
-
-
-def _header(value: str) -> str:
-    # One line, and no "=?" opener the email package would decode into a newline.
-    return " ".join(_UNSAFE.sub(" ", value).split()).replace("=?", "= ?")
+    return address_domain(bot_address(settings)) or "localhost"
 
 
 def _prepend_html(page: str, block: str) -> str:

@@ -21,7 +21,7 @@ from bot.review import lifecycle
 from bot.review.mail import ReviewTag, chair_addresses, notice_message, reply_draft, review_message
 from bot.review.tokens import review_token
 from bot.settings import Settings
-from bot.store.database import Store, digests, now
+from bot.store.database import Store, now
 
 log = logging.getLogger("digestbot.review")
 
@@ -61,9 +61,7 @@ def review_tag(store: Store, settings: Settings, draft: lifecycle.Draft) -> Revi
     if settings.smtp.mode == "list":
         audience = f"{settings.list.address} (the list)"
     else:
-        from bot.delivery.roster import members
-
-        count = len(members(store))
+        count = len(store.subscribers.all())
         audience = f"the roster ({count} subscriber{'' if count == 1 else 's'})"
     return ReviewTag(draft.id, draft.revision, review_token(secret(settings), draft.id, draft.revision),
                      lifecycle.deadline(settings, draft), audience)
@@ -76,9 +74,11 @@ def request_review(store: Store, settings: Settings, digest_id: int, *, actor: s
     if draft.state not in lifecycle.OPEN:
         raise ReviewError(f"draft #{digest_id} is {draft.state}; there is nothing to review")
     chairs = _chairs(settings)
-    parts = lifecycle.revision(store, digest_id).parts
+    current = lifecycle.revision(store, digest_id)
+    parts = current.parts
     tag = review_tag(store, settings, draft)
-    msg = review_message(parts, settings, tag, to=", ".join(chairs), date=now())
+    msg = review_message(parts, settings, tag, to=", ".join(chairs), date=now(),
+                         model_checks=current.digest.get("model_checks"))
     with _mailer(settings, mailer) as smtp:
         smtp.send_message(msg, chairs)
     moved = lifecycle.transition(store, digest_id, "awaiting", actor, via,
@@ -98,26 +98,22 @@ def _claim_reminder(store: Store, settings: Settings, digest_id: int, at: dateti
     Claimed before the mail goes out, so two schedulers cannot both remind (at
     most one reminder, even across a crash); a failed send gives the claim back.
     """
-    with store.engine.begin() as conn:
-        draft = lifecycle.get(store, digest_id, conn)
+    with store.transaction() as tx:
+        draft = lifecycle.get(store, digest_id, tx)
         if (draft.state not in lifecycle.OPEN or draft.reminded_at is not None
                 or at < lifecycle.deadline(settings, draft)):
             return None
-        result = conn.execute(digests.update().where(
-            digests.c.id == digest_id, digests.c.reminded_at.is_(None), digests.c.state.in_(lifecycle.OPEN),
-        ).values(reminded_at=at))
-        return lifecycle.get(store, digest_id, conn) if result.rowcount == 1 else None
+        claimed = tx.drafts.claim_reminder(digest_id, at, lifecycle.OPEN)
+        return lifecycle.get(store, digest_id, tx) if claimed else None
 
 
 def _record_reminder(store: Store, draft: lifecycle.Draft, to: str) -> None:
-    with store.engine.begin() as conn:
-        lifecycle.record(conn, draft.id, draft.state, draft.state, lifecycle.SYSTEM, "scheduler", now(),
-                      f"reminder sent to {to}: past the send deadline")
+    store.drafts.record(draft.id, draft.state, draft.state, lifecycle.SYSTEM, "scheduler", now(),
+                        f"reminder sent to {to}: past the send deadline")
 
 
 def _unclaim_reminder(store: Store, digest_id: int) -> None:
-    with store.engine.begin() as conn:
-        conn.execute(digests.update().where(digests.c.id == digest_id).values(reminded_at=None))
+    store.drafts.unclaim_reminder(digest_id)
 
 
 def send_reminders(store: Store, settings: Settings, *, mailer: Mailer | None = None,
@@ -136,8 +132,9 @@ def send_reminders(store: Store, settings: Settings, *, mailer: Mailer | None = 
             if claimed is None:
                 continue
             tag = review_tag(store, settings, claimed)
-            msg = review_message(lifecycle.revision(store, draft.id).parts, settings, tag,
-                                 to=", ".join(chairs), date=now(), reminder=True)
+            current = lifecycle.revision(store, draft.id)
+            msg = review_message(current.parts, settings, tag, to=", ".join(chairs), date=now(), reminder=True,
+                                 model_checks=current.digest.get("model_checks"))
             try:
                 smtp.send_message(msg, chairs)
             except SendError:

@@ -25,18 +25,19 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
-import sqlalchemy as sa
-
 from bot.delivery.roster import unsubscribe_address, unsubscribe_by_token
 from bot.delivery.smtp import Mailer
 from bot.errors import ConfigError, DigestbotError, ReviewError
 from bot.model import Mail, RawMail
+from bot.render.message import address_domain, bot_address
 from bot.review import lifecycle
-from bot.review.mail import bot_address, chair_addresses
+from bot.review.mail import chair_addresses
 from bot.review.notify import request_review, secret, tell_chair
 from bot.review.tokens import Tag, find_tag, find_unsubscribe_token, is_valid
 from bot.settings import Settings
-from bot.store.database import Store, now, used_tokens
+from bot.store.access import StoreConflict
+from bot.store.database import Store, now
+from bot.store.groups import Transaction
 
 log = logging.getLogger("digestbot.review")
 DnsFunc = Callable[..., Any]
@@ -99,7 +100,7 @@ def handle_bot_mail(store: Store, settings: Settings, raws: Iterable[bytes], *, 
                     dkim_dns: DnsFunc | None = None) -> list[ReplyResult]:
     """`process_replies` for raw mails (e.g. those of a poll that `is_for_bot` picked out)."""
     from bot.mail.parse import parse_mail
-    from bot.store.database import message_id_of
+    from bot.store.identity import message_id_of
 
     stamp = now()
     pairs = [(parse_mail(raw, message_id_of(raw), stamp, settings.limits), raw) for raw in raws]
@@ -214,7 +215,7 @@ def _act(store: Store, settings: Settings, mail: Mail, tag: Tag, command: str, a
         draft = lifecycle.get(store, tag.digest_id)
     except ReviewError:
         return _ignore(mail, f"no draft #{tag.digest_id}", tag.digest_id)
-    used_by = _used_by(store, tag.token)
+    used_by = store.tokens.used_by(tag.token)
     if used_by is not None:
         if used_by == mail.message_id:
             return ReplyResult(mail.message_id, "duplicate", tag.digest_id, "this reply was already acted on")
@@ -228,10 +229,10 @@ def _act(store: Store, settings: Settings, mail: Mail, tag: Tag, command: str, a
         return _ignore(mail, "no approve, reject REASON or Markdown found at the top of the reply", tag.digest_id)
     actor = mail.from_addr.strip().lower()
     try:
-        with store.engine.begin() as conn:
-            conn.execute(used_tokens.insert().values(token=tag.token, used_at=now(), message_id=mail.message_id))
-            _apply(store, conn, tag, command, argument, actor)
-    except (ReviewError, sa.exc.IntegrityError) as exc:
+        with store.transaction() as tx:
+            tx.tokens.use(tag.token, mail.message_id, now())
+            _apply(store, tx, tag, command, argument, actor)
+    except (ReviewError, StoreConflict) as exc:
         reason = str(exc) if isinstance(exc, ReviewError) else "the token was used meanwhile"
         return _ignore(mail, reason, tag.digest_id)
     log.info("#%d r%d %s by %s (email)", tag.digest_id, tag.revision, _PAST[command], actor)
@@ -243,14 +244,14 @@ def _act(store: Store, settings: Settings, mail: Mail, tag: Tag, command: str, a
 _PAST = {"approve": "approved", "reject": "rejected", "edit": "edited"}
 
 
-def _apply(store: Store, conn: sa.Connection, tag: Tag, command: str, argument: str, actor: str) -> None:
+def _apply(store: Store, tx: Transaction, tag: Tag, command: str, argument: str, actor: str) -> None:
     if command == "approve":
-        lifecycle.approve(store, tag.digest_id, actor, "email", revision_seen=tag.revision, conn=conn)
+        lifecycle.approve(store, tag.digest_id, actor, "email", revision_seen=tag.revision, tx=tx)
     elif command == "reject":
         lifecycle.reject(store, tag.digest_id, actor, "email", argument or "(no reason given)",
-                      revision_seen=tag.revision, conn=conn)
+                         revision_seen=tag.revision, tx=tx)
     else:
-        lifecycle.edit(store, tag.digest_id, argument, actor, "email", revision_seen=tag.revision, conn=conn)
+        lifecycle.edit(store, tag.digest_id, argument, actor, "email", revision_seen=tag.revision, tx=tx)
 
 
 def _review_again(store: Store, settings: Settings, digest_id: int, actor: str, mailer: Mailer | None) -> None:
@@ -259,12 +260,6 @@ def _review_again(store: Store, settings: Settings, digest_id: int, actor: str, 
         request_review(store, settings, digest_id, actor=actor, via="email", mailer=mailer)
     except DigestbotError as exc:
         log.warning("#%d was edited by mail, but the new review mail could not be sent: %s", digest_id, exc)
-
-
-def _used_by(store: Store, token: str) -> str | None:
-    with store.engine.connect() as conn:
-        row = conn.execute(sa.select(used_tokens.c.message_id).where(used_tokens.c.token == token)).first()
-    return None if row is None else str(row[0])
 
 
 def parse_command(body: str) -> tuple[str, str]:
@@ -305,7 +300,7 @@ def dkim_pass(raw: bytes, from_addr: str, dnsfunc: DnsFunc | None = None) -> boo
         import dkim
     except ImportError:
         raise ConfigError("review.require_dkim needs dkimpy: pip install 'digestbot[dkim]'") from None
-    domain = from_addr.rpartition("@")[2].strip().lower()
+    domain = address_domain(from_addr)
     try:
         checker = dkim.DKIM(raw)
         count = sum(1 for name, _value in checker.headers if name.lower() == b"dkim-signature")

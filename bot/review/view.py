@@ -8,18 +8,18 @@ import shlex
 import subprocess
 import tempfile
 from datetime import datetime, time, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from bot.errors import ConfigError, ReviewError
+from bot.publish.names import page_url
+from bot.render import FORMATS
+from bot.render.message import bot_address
 from bot.review import lifecycle
-from bot.review.mail import bot_address, digest_message
+from bot.review.mail import Parts, digest_message
 from bot.settings import Settings
-from bot.store.database import Store, deliveries, now
-
-SHOW_FORMATS = ("text", "html", "markdown", "json", "eml")
+from bot.store.database import Store, now
 
 
 def period(draft: lifecycle.Draft) -> str:
@@ -73,11 +73,9 @@ def _transition(change: lifecycle.Transition) -> dict[str, Any]:
 
 
 def _deliveries(store: Store, digest_id: int) -> list[dict[str, Any]]:
-    query = sa.select(deliveries).where(deliveries.c.digest_id == digest_id).order_by(deliveries.c.recipient)
-    with store.engine.connect() as conn:
-        return [{"recipient": r.recipient, "revision": r.revision, "state": r.state, "attempts": r.attempts,
-                 "last_error": r.last_error, "updated_at": lifecycle.aware(r.updated_at).isoformat()}
-                for r in conn.execute(query)]
+    return [{"recipient": r.recipient, "revision": r.revision, "state": r.state, "attempts": r.attempts,
+             "last_error": r.last_error, "updated_at": r.updated_at.isoformat()}
+            for r in store.deliveries.of_digest(digest_id)]
 
 
 def drafts_table(rows: list[dict[str, Any]]) -> str:
@@ -121,11 +119,18 @@ def show(store: Store, settings: Settings, digest_id: int, fmt: str, number: int
                 "markdown": rev.parts.markdown}
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if fmt == "eml":
-        to = settings.list.address if settings.smtp.mode == "list" else "undisclosed-recipients:;"
-        msg = digest_message(rev.parts, settings, message_id=draft.mail_message_id, to=to or bot_address(settings),
-                             date=now())
-        return msg.as_bytes().decode("utf-8")
-    raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(SHOW_FORMATS)}")
+        return preview_email(settings, draft, rev.parts, web_url=page_url(settings.publish.base_url, draft.id,
+                                                                          rev.digest)).as_bytes().decode("utf-8")
+    raise ConfigError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def preview_email(settings: Settings, draft: lifecycle.Draft, parts: Parts, web_url: str = "") -> EmailMessage:
+    """The mail `send` will send for this revision, as the list gets it (roster mode: To is per
+    subscriber, so undisclosed). Dated by the period's end, not now: a stored revision previews
+    to the same bytes every time, and differs from a sent copy only in To, Date and List-Unsubscribe."""
+    to = settings.list.address if settings.smtp.mode == "list" else "undisclosed-recipients:;"
+    return digest_message(parts, settings, message_id=draft.mail_message_id, to=to or bot_address(settings),
+                          date=draft.period_end, web_url=web_url)
 
 
 def run_editor(text: str, name: str) -> str:

@@ -4,7 +4,8 @@
     draft   on schedule.draft_cron: draft the last complete week and ask the chair
             to review it; below digest.min_messages, tell the chair the week is skipped
     remind  on schedule.remind_cron: one reminder per draft still unapproved at its deadline
-    send    on schedule.send_cron: send every approved digest
+    send    on schedule.send_cron: send every approved digest; then, with publish.dir set,
+            bring the public archive up to date (bot/publish)
 
 A job is a function of a `JobRun` returning the one line logged for the run;
 bot.schedule.runner decides when it runs and makes sure it runs once. The live jobs
@@ -14,21 +15,24 @@ their SMTP and IMAP transports can be swapped for fakes (`Transports`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.crontab import crontab_fields
 from bot.errors import ConfigError, DigestbotError, ReviewError
 from bot.settings import Settings
 from bot.store.database import Store
+from bot.store.ledger import LastRun as LastRun
+from bot.store.ledger import Owed as Owed
 
 if TYPE_CHECKING:
     from bot.delivery.smtp import Mailer
@@ -36,7 +40,6 @@ if TYPE_CHECKING:
 JOB_ORDER = ("poll", "draft", "remind", "send")  # when several are due: fresh mail first, sending last
 # Poll times count from here, so they fall on :00, :15, ... whenever the bot was started.
 EPOCH = datetime(2000, 1, 3, tzinfo=UTC)
-CRONTAB_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab counts 0 (and 7) as Sunday
 
 
 class Skipped(DigestbotError):
@@ -110,46 +113,10 @@ def job_specs(settings: Settings) -> dict[str, JobSpec]:
 
 def crontab(key: str, expr: str, zone: ZoneInfo) -> WallClockCron:
     """A crontab line ("minute hour day month weekday") read the way cron reads it."""
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ConfigError(f"{key}: {expr!r}: a crontab line has 5 fields: minute hour day month weekday")
-    minute, hour, day, month, weekday = fields
-    if day != "*" and weekday != "*":
-        # cron runs when either matches, APScheduler only when both do: refuse rather than guess.
-        raise ConfigError(f"{key}: {expr!r}: restrict the day of the month or the weekday, not both")
     try:
-        return WallClockCron(minute=minute, hour=hour, day=day, month=month,
-                             day_of_week=crontab_weekdays(weekday), timezone=zone)
+        return WallClockCron(**crontab_fields(expr)._asdict(), timezone=zone)
     except ValueError as exc:
         raise ConfigError(f"{key}: {expr!r}: {exc}") from None
-
-
-def crontab_weekdays(field: str) -> str:
-    """Crontab's weekday field as day names: APScheduler 3 counts 0 as Monday, crontab as Sunday."""
-    if field == "*":
-        return field
-    days: set[int] = set()
-    for part in field.lower().split(","):
-        span, _, step = part.partition("/")
-        first, _, last = span.partition("-")
-        if span == "*":
-            low, high = 0, 6
-        else:
-            low = _crontab_day(first)
-            high = _crontab_day(last) if last else (6 if step else low)
-            high = 7 if high == 0 and low > 0 else high  # "fri-sun"
-        if high < low:
-            raise ValueError(f"weekday range {span!r} runs backwards")
-        days.update(n % 7 for n in range(low, high + 1, int(step or 1)))
-    return ",".join(CRONTAB_DAYS[n] for n in sorted(days))
-
-
-def _crontab_day(token: str) -> int:
-    if token in CRONTAB_DAYS:
-        return CRONTAB_DAYS.index(token)
-    if token.isdigit() and int(token) <= 7:
-        return int(token)
-    raise ValueError(f"not a weekday: {token!r}")
 
 
 def draft_period(settings: Settings, due: datetime) -> tuple[datetime, datetime]:
@@ -164,94 +131,7 @@ def period_text(start: datetime, end: datetime) -> str:
     return f"{start:%Y-%m-%d}..{end - timedelta(days=1):%Y-%m-%d}"
 
 
-# -- the ledger: what each job owes, and how it last went ------------------------
-
-ledger_metadata = sa.MetaData()
-schedule_runs = sa.Table(
-    "schedule_runs", ledger_metadata,
-    sa.Column("job_id", sa.String(64), primary_key=True),
-    sa.Column("owed_for", sa.DateTime(timezone=True)),  # fire time of a run that is due and not finished
-    sa.Column("started_at", sa.DateTime(timezone=True)),  # set while that run is under way
-    sa.Column("last_for", sa.DateTime(timezone=True)),
-    sa.Column("last_at", sa.DateTime(timezone=True)),
-    sa.Column("last_outcome", sa.String(16)),  # ok | skipped | failed | missed
-    sa.Column("last_line", sa.Text),
-    sa.Column("failures", sa.Integer, nullable=False, default=0),  # in a row
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Owed:
-    job_id: str
-    due: datetime
-    interrupted: bool  # it had started when the process that ran it ended
-
-
-@dataclass(frozen=True, slots=True)
-class LastRun:
-    owed_for: datetime | None
-    due: datetime | None
-    at: datetime | None
-    outcome: str
-    line: str
-    failures: int
-
-
-class Ledger:
-    """The `schedule_runs` table. Every change is one UPDATE (rows exist from the start), so
-    the daemon's two threads never turn a read into a write, which SQLite may refuse."""
-
-    def __init__(self, engine: sa.Engine, job_ids: Iterable[str]) -> None:
-        self.engine = engine
-        ledger_metadata.create_all(engine)
-        with engine.begin() as conn:
-            have = set(conn.scalars(sa.select(schedule_runs.c.job_id)))
-            for job_id in job_ids:
-                if job_id not in have:
-                    conn.execute(schedule_runs.insert().values(job_id=job_id, failures=0))
-
-    def _update(self, job_id: str, **values: Any) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(schedule_runs.update().where(schedule_runs.c.job_id == job_id).values(**values))
-
-    def owe(self, job_id: str, due: datetime) -> None:
-        """One owed run per job: a newer due time replaces an older one (coalescing)."""
-        due = utc(due)
-        owed = schedule_runs.c.owed_for
-        self._update(job_id, owed_for=sa.case((owed.is_(None) | (owed < due), due), else_=owed))
-
-    def start(self, job_id: str, at: datetime) -> None:
-        self._update(job_id, started_at=utc(at))
-
-    def finish(self, job_id: str, due: datetime, outcome: str, line: str, at: datetime) -> None:
-        due = utc(due)
-        failures = schedule_runs.c.failures + 1 if outcome == "failed" else 0
-        with self.engine.begin() as conn:
-            row = schedule_runs.c.job_id == job_id
-            conn.execute(schedule_runs.update().where(row).values(
-                last_for=due, last_at=utc(at), last_outcome=outcome, last_line=line, started_at=None,
-                failures=failures))
-            # A newer due time owed meanwhile (by the daemon's scheduler thread) stays owed.
-            conn.execute(schedule_runs.update().where(row, schedule_runs.c.owed_for == due).values(owed_for=None))
-
-    def missed(self, job_id: str, due: datetime, at: datetime, line: str) -> None:
-        self._update(job_id, last_for=utc(due), last_at=utc(at), last_outcome="missed",
-                     last_line=line)
-
-    def owed(self) -> list[Owed]:
-        query = sa.select(schedule_runs).where(schedule_runs.c.owed_for.is_not(None))
-        with self.engine.connect() as conn:
-            return [Owed(r.job_id, utc(r.owed_for), r.started_at is not None) for r in conn.execute(query)]
-
-
-def last_runs(engine: sa.Engine) -> dict[str, LastRun]:
-    """Each job's ledger row, for `digestbot schedule` (nothing is created)."""
-    if not sa.inspect(engine).has_table("schedule_runs"):
-        return {}
-    with engine.connect() as conn:
-        return {r.job_id: LastRun(_maybe_utc(r.owed_for), _maybe_utc(r.last_for), _maybe_utc(r.last_at),
-                                  r.last_outcome or "", r.last_line or "", r.failures)
-                for r in conn.execute(sa.select(schedule_runs))}
+# -- times: the ledger (bot.store.ledger) keeps them in UTC, and so does every comparison --
 
 
 def utc(moment: datetime) -> datetime:
@@ -261,10 +141,6 @@ def utc(moment: datetime) -> datetime:
     the same zone by wall clock, which runs backwards when the clocks go back.
     """
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _maybe_utc(moment: datetime | None) -> datetime | None:
-    return utc(moment) if moment is not None else None
 
 
 # -- the live jobs -------------------------------------------------------------
@@ -285,7 +161,7 @@ def live_jobs(transports: Transports | None = None) -> dict[str, JobFn]:
 
 
 def poll_job(transports: Transports, run: JobRun) -> str:
-    from bot.imap.poll import poll
+    from bot.review.inbox import poll_list as poll
 
     options: dict[str, Any] = {"client_factory": transports.imap_client} if transports.imap_client else {}
     # The chair's replies and unsubscribes arrive with the poll; notices about them use the job's mailer.
@@ -315,7 +191,9 @@ def draft_job(transports: Transports, run: JobRun) -> str:
         raise Skipped(f"{period} not redrafted: {exc}") from None
     request_review(store, settings, info.id, actor=lifecycle.SYSTEM, via="scheduler", mailer=transports.mailer)
     replaced = f", superseding #{', #'.join(map(str, info.superseded))}" if info.superseded else ""
-    return (f"drafted #{info.id} for {period} ({digest.stats.get('messages', 0)} messages{replaced}); "
+    report = digest.model_report  # strategy = "llm": the items the model did not write (the review mail says why)
+    extractive = f"; {len(report.fallbacks)} item(s) extractive instead" if report and report.fallbacks else ""
+    return (f"drafted #{info.id} for {period} ({digest.stats.get('messages', 0)} messages{replaced}{extractive}); "
             f"review mail sent to the chair")
 
 
@@ -337,7 +215,26 @@ def send_job(transports: Transports, run: JobRun) -> str:
     from bot.review import lifecycle
 
     if not lifecycle.drafts(run.store, ("approved",)):
-        return "nothing approved to send"  # and no SMTP connection for nothing
+        return _then_publish(run, "nothing approved to send")  # and no SMTP connection for nothing
     report = send_approved(run.store, run.settings, via="scheduler", mailer=transports.mailer,
                            at=utc(run.now))
-    return "; ".join(report.lines())
+    return _then_publish(run, "; ".join(report.lines()))
+
+
+def _then_publish(run: JobRun, sent: str) -> str:
+    """With publish.dir set, the archive follows every send run (bot/publish/site.py).
+
+    Also when nothing was sent: it writes only what changed, so a publish that
+    failed last time is made up for by the next run.
+    """
+    from bot.errors import PublishError
+    from bot.publish.site import publish
+
+    folder = run.settings.publish.dir
+    if not folder:
+        return sent
+    try:
+        report = publish(run.store, run.settings, Path(folder))
+    except PublishError as exc:
+        raise PublishError(f"{sent}; the archive was not published: {exc}") from None
+    return f"{sent}; archive: {len(report.written)} file(s) written, {report.unchanged} unchanged"

@@ -17,7 +17,6 @@ so a run cut short by kill -9 and repeated does no harm.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import logging.handlers
 import signal
@@ -31,20 +30,19 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.job import Job
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 
 from bot.errors import ConfigError, DigestbotError, ScheduleError
-from bot.schedule.jobs import JOB_ORDER, JobFn, JobRun, JobSpec, Ledger, Skipped, job_specs, utc
+from bot.locks import holding, lock_path
+from bot.schedule.jobs import JOB_ORDER, JobFn, JobRun, JobSpec, Skipped, job_specs, utc
 from bot.settings import Settings
 from bot.store.database import Store
+from bot.store.ledger import JOBS_TABLE as JOBS_TABLE
 
 log = logging.getLogger("digestbot.schedule")
-JOBS_TABLE = "apscheduler_jobs"
 TARGET = "bot.schedule.runner:job_target"
 
 
@@ -98,8 +96,9 @@ class Runner:
         self.stop = threading.Event()  # set by SIGTERM / Ctrl-C: finish the current job, start no other
         self.wake = threading.Event()
         self.failed: list[str] = []
-        self.ledger = Ledger(store.engine, self.specs)
-        self.jobstore = SQLAlchemyJobStore(engine=store.engine, tablename=JOBS_TABLE)
+        self.ledger = store.ledger
+        self.ledger.prepare(self.specs)
+        self.jobstore = store.ledger.job_store()
         grace = self.specs["poll"].grace  # the configured one; each job also carries its own
         # UTC, not schedule.timezone: APScheduler compares its `now` with fire times of the
         # schedule's zone, and two times of one zone compare by wall clock (see jobs.utc).
@@ -274,50 +273,24 @@ def run(settings: Settings, *, once: bool, wait: float = 0, jobs: Mapping[str, J
                 runner.serve()
                 return []
         finally:
-            store.engine.dispose()
-
-
-def run_once(settings: Settings, now: datetime | None = None, jobs: Mapping[str, JobFn] | None = None,
-             wait: float = 0) -> list[str]:
-    return run(settings, once=True, wait=wait, jobs=jobs, now=now)
+            store.close()
 
 
 # -- one bot per store, logging, and `digestbot schedule` -------------------------
 
 
-def lock_path(settings: Settings) -> Path | None:
-    """Beside the SQLite file; for another database, beside the config (which guards one host only)."""
-    url = sa.engine.make_url(settings.store_url)
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:") or database.startswith("file:"):
-            return None  # a private in-memory database: no other process can reach it
-        return Path(f"{database}.lock")
-    name = hashlib.sha256(settings.store_url.encode()).hexdigest()[:12]
-    return Path(settings.config_path or "digestbot.toml").parent / f".digestbot-{name}.lock"
-
-
 @contextmanager
 def store_lock(settings: Settings, wait: float) -> Iterator[None]:
     """Held for a whole `run`: wait up to `wait` seconds for another bot, then LockBusy."""
-    from filelock import FileLock, Timeout
-
     path = lock_path(settings)
-    if path is None:
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(path, timeout=wait, mode=0o600)
-    try:
-        lock.acquire()
-    except Timeout:
+
+    def busy() -> LockBusy:
         waited = f" after waiting {wait:g}s" if wait > 0 else ""
-        raise LockBusy(f"another digestbot is already running on this store ({path} is locked){waited}; "
-                       "not starting a second one") from None
-    try:
+        return LockBusy(f"another digestbot is already running on this store ({path} is locked){waited}; "
+                        "not starting a second one")
+
+    with holding(path, wait, busy):
         yield
-    finally:
-        lock.release()
 
 
 def setup_logging(settings: Settings) -> None:
@@ -344,7 +317,6 @@ def setup_logging(settings: Settings) -> None:
 
 def schedule_table(settings: Settings, now: datetime | None = None) -> str:
     """`digestbot schedule`: each job, its schedule, next run and last outcome; reads, never runs."""
-    from bot.schedule.jobs import last_runs
     from bot.store.database import open_store
 
     zone = ZoneInfo(settings.schedule.timezone)
@@ -352,10 +324,10 @@ def schedule_table(settings: Settings, now: datetime | None = None) -> str:
     specs = job_specs(settings)  # a bad schedule is a config error before the store is opened
     store = open_store(settings.store_url)
     try:
-        persisted = _persisted_jobs(store.engine)
-        last = last_runs(store.engine)
+        persisted = store.ledger.persisted_jobs()
+        last = store.ledger.last_runs()
     finally:
-        store.engine.dispose()
+        store.close()
 
     def fmt(moment: datetime | None) -> str:
         return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z") if moment else "never"
@@ -378,9 +350,3 @@ def schedule_table(settings: Settings, now: datetime | None = None) -> str:
             again = f" ({ran.failures} times in a row)" if ran.failures > 1 else ""
             lines.append(f"  {'':<7} last {fmt(ran.due)}: {ran.outcome}{again}: {ran.line}")
     return "\n".join(lines)
-
-
-def _persisted_jobs(engine: sa.Engine) -> dict[str, Job]:
-    if not sa.inspect(engine).has_table(JOBS_TABLE):
-        return {}
-    return {job.id: job for job in SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE).get_all_jobs()}

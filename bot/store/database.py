@@ -7,8 +7,8 @@ version in `meta` and forward migrations applied on open.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,13 +18,14 @@ from sqlalchemy import event
 
 from bot.errors import StoreError, sqlite_trouble
 from bot.model import Mail, RawMail
-from bot.store.sqlite_reader import MAIL_COLUMNS, SCHEMA_VERSION, mail_from_values
-from bot.store.sqlite_writer import Stored as Stored  # defined with the sqlite3 write path, imported from here too
-from bot.store.sqlite_writer import create_private, message_row, parsed_row, sqlite_pragmas
-from bot.store.sqlite_writer import message_id_of as message_id_of
-from bot.store.sqlite_writer import now as now
-from bot.store.tables import (  # noqa: F401 - re-exported until every caller imports bot.store.tables
-    MIGRATIONS,
+from bot.store.groups import Groups, Transaction, begin
+from bot.store.identity import Placed, identify, place
+from bot.store.migrations import MIGRATIONS
+from bot.store.minutes import TrackedAction
+from bot.store.rows import MAIL_COLUMNS, Stored, mail_from_values, message_row, now, parsed_row
+from bot.store.schema import SCHEMA_VERSION, VERSION_QUERY, version_from
+from bot.store.sqlite import chunks, create_private, sqlite_pragmas
+from bot.store.tables import (
     deliveries,
     digest_revisions,
     digests,
@@ -32,19 +33,36 @@ from bot.store.tables import (  # noqa: F401 - re-exported until every caller im
     messages,
     meta,
     metadata,
-    state_index,
     subscribers,
     sync_state,
     transitions,
     used_tokens,
 )
+from bot.store.urls import safe_url
+
+# The tables and `now` are re-exported until every caller outside bot/store/ is moved off SQL.
+__all__ = ["Store", "attach_store", "deliveries", "digest_revisions", "digests", "message_raw", "messages", "meta",
+           "metadata", "now", "open_store", "subscribers", "sync_state", "transitions", "used_tokens"]
 
 
-class Store:
-    """Access to the database; one per process, passed down from the CLI."""
+class Store(Groups):
+    """Access to the database; one per process, passed down from the CLI.
+
+    Messages are read and written by the methods below; drafts, deliveries,
+    subscribers, tokens and the schedule ledger through the groups it has
+    from `Groups` (store.drafts, ...), alone or in one `transaction()`.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
+        super().__init__(engine)
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """`with store.transaction() as tx:` the groups (tx.drafts, ...) in one transaction."""
+        return begin(self.engine)
+
+    def close(self) -> None:
+        """Close the pooled connections (the store stays usable: it reconnects on the next call)."""
+        self.engine.dispose()
 
     @property
     def shared_url(self) -> str | None:
@@ -57,24 +75,19 @@ class Store:
     # -- messages ---------------------------------------------------------
 
     def add_raw(self, batch: Sequence[RawMail]) -> list[Stored]:
-        """Store raw bytes keyed by Message-ID; a known id is not stored twice.
+        """Store raw bytes under their keys (bot/store/identity.py); a message already stored is not stored twice.
 
-        Returns one `Stored` per distinct Message-ID in `batch`, in order.
+        Returns one `Stored` per distinct message in `batch`, in order.
         """
-        keyed: dict[str, RawMail] = {}
-        for mail in batch:
-            keyed.setdefault(message_id_of(mail.raw), mail)
+        identities = [identify(mail.raw) for mail in batch]
         with self.engine.begin() as conn:
-            known = self._existing_ids(conn, list(keyed))
-            fresh = [(mid, mail) for mid, mail in keyed.items() if mid not in known]
-            added = dict(zip((mid for mid, _ in fresh), self._insert(conn, fresh), strict=True))
-        return [
-            Stored(known[mid], mid, False, mail.raw) if mid in known else Stored(added[mid], mid, True, mail.raw)
-            for mid, mail in keyed.items()
-        ]
+            placed = place(identities, self._stored_under(conn, [k for i in identities for k in i.keys]))
+            added = iter(self._insert(conn, [(p, batch[p.index]) for p in placed if p.pk is None]))
+            pks = [p.pk if p.pk is not None else next(added) for p in placed]
+        return [Stored(pk, p.key, p.pk is None, batch[p.index].raw) for pk, p in zip(pks, placed, strict=True)]
 
     @staticmethod
-    def _insert(conn: sa.Connection, fresh: list[tuple[str, RawMail]]) -> list[int]:
+    def _insert(conn: sa.Connection, fresh: list[tuple[Placed, RawMail]]) -> list[int]:
         """Insert new messages and their raw bytes; their primary keys, in order.
 
         One executemany per table (building a statement per row costs more
@@ -83,7 +96,7 @@ class Store:
         if not fresh:
             return []
         stamp = now()
-        rows = [message_row(mid, mail, stamp) for mid, mail in fresh]
+        rows = [message_row(placed, mail, stamp) for placed, mail in fresh]
         if conn.dialect.insert_executemany_returning_sort_by_parameter_order:
             query = messages.insert().returning(messages.c.id, sort_by_parameter_order=True)
             pks = list(conn.execute(query, rows).scalars())
@@ -94,19 +107,20 @@ class Store:
         return pks
 
     @staticmethod
-    def _existing_ids(conn: sa.Connection, ids: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = conn.execute(sa.select(messages.c.message_id, messages.c.id).where(messages.c.message_id.in_(chunk)))
-            found.update({row[0]: row[1] for row in rows})
+    def _stored_under(conn: sa.Connection, keys: list[str]) -> dict[str, tuple[int, str | None]]:
+        """The rows stored under any of `keys`: key -> (primary key, fingerprint)."""
+        found: dict[str, tuple[int, str | None]] = {}
+        columns = (messages.c.message_id, messages.c.id, messages.c.fingerprint)
+        for chunk in chunks(list(dict.fromkeys(keys))):
+            rows = conn.execute(sa.select(*columns).where(messages.c.message_id.in_(chunk)))
+            found.update({row[0]: (row[1], row[2]) for row in rows})
         return found
 
     def raw_of(self, pks: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         with self.engine.connect() as conn:
-            for start in range(0, len(pks), 500):
+            for chunk in chunks(pks):
                 query = sa.select(message_raw.c.message_pk, message_raw.c.raw).where(
-                    message_raw.c.message_pk.in_(pks[start : start + 500])
+                    message_raw.c.message_pk.in_(chunk)
                 )
                 for row in conn.execute(query):
                     yield row[0], row[1]
@@ -141,10 +155,19 @@ class Store:
         wanted = list(dict.fromkeys(ids))
         out: list[Mail] = []
         with self.engine.connect() as conn:
-            for start in range(0, len(wanted), 500):
-                query = _mail_select().where(messages.c.message_id.in_(wanted[start : start + 500]))
+            for chunk in chunks(wanted):
+                query = _mail_select().where(messages.c.message_id.in_(chunk))
                 out.extend(mail_from_values(row) for row in conn.execute(query))
         return out
+
+    def late_mails(self, start: datetime, end: datetime) -> list[Mail]:
+        return self.coverage.late_mails(start, end)
+
+    def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
+        return self.coverage.taken_elsewhere(start, end)
+
+    def carried_actions(self) -> list[TrackedAction]:
+        return self.actions.carried()
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -157,6 +180,11 @@ class Store:
             "unparsed": by_state.get("new", 0),
         }
 
+    def collisions(self) -> int:
+        """Messages stored under a derived key: another message had their Message-ID, with other content."""
+        with self.engine.connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).where(messages.c.header_id.is_not(None))) or 0)
+
     def flagged(self, limit: int = 100) -> list[tuple[str, str, str]]:
         query = (
             sa.select(messages.c.message_id, messages.c.origin, messages.c.flags)
@@ -164,6 +192,16 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [(row[0], row[1], row[2]) for row in conn.execute(query)]
+
+    def message_states(self, ids: Sequence[str]) -> dict[str, tuple[str, str, str]]:
+        """Message-ID -> (state, sha256 of the stored bytes, flags) for those of `ids` that are stored."""
+        found: dict[str, tuple[str, str, str]] = {}
+        columns = (messages.c.message_id, messages.c.state, messages.c.sha256, messages.c.flags)
+        with self.engine.connect() as conn:
+            for chunk in chunks(list(ids)):
+                rows = conn.execute(sa.select(*columns).where(messages.c.message_id.in_(chunk)))
+                found.update({r.message_id: (r.state, r.sha256, r.flags) for r in rows})
+        return found
 
     def integrity(self) -> str:
         """SQLite's own integrity check ("ok" when sound); other databases: "n/a"."""
@@ -193,10 +231,17 @@ def open_store(url: str) -> Store:
         engine = _engine(url)
         _migrate(engine)
     except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"cannot open store {_safe_url(url)}: {exc.__class__.__name__}: {_first_line(exc)}") from None
+        raise StoreError(f"cannot open store {safe_url(url)}: {exc.__class__.__name__}: {_first_line(exc)}") from None
     except OSError as exc:
-        raise StoreError(f"cannot open store {_safe_url(url)}: {exc.strerror}") from None
+        raise StoreError(f"cannot open store {safe_url(url)}: {exc.strerror}") from None
     return Store(engine)
+
+
+def database_file(url: str) -> str | None:
+    """The database of an SQLite URL as SQLAlchemy reads it ("" or ":memory:" for a private
+    in-memory one); None for a URL of another database."""
+    parsed = sa.engine.make_url(url)
+    return (parsed.database or "") if parsed.get_backend_name() == "sqlite" else None
 
 
 def attach_store(url: str) -> Store:
@@ -210,8 +255,51 @@ def _engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "handle_error", functools.partial(_sqlite_trouble, _safe_url(url)))
+        event.listen(engine, "handle_error", functools.partial(_sqlite_trouble, safe_url(url)))
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _utc_session)
+        event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
+        event.listen(engine, "handle_error", functools.partial(_server_trouble, safe_url(url)))
     return engine
+
+
+def _server_trouble(where: str, context: sa.engine.ExceptionContext) -> None:
+    """The server gone, refusing us or out of space: one StoreError line, as SQLite's trouble is, not a traceback."""
+    if isinstance(context.sqlalchemy_exception, sa.exc.OperationalError):
+        raise StoreError(f"store {where}: {_first_line(context.original_exception)}") from None
+
+
+def _without_nul(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any,
+                 _executemany: bool) -> tuple[str, Any]:
+    """PostgreSQL text cannot hold NUL, which mail bodies (and chairs' replies) can: store a space.
+
+    Whatever reads these fields treats NUL as a space already (rendering turns
+    control characters into spaces), so the digest is the one SQLite gives.
+    """
+    # One set of parameters, or (executemany) a list of them; "insertmanyvalues" batches pass one set.
+    if isinstance(parameters, list) and parameters and isinstance(parameters[0], (dict, list, tuple)):
+        return statement, [_nul_to_space(one) for one in parameters]
+    return statement, _nul_to_space(parameters)
+
+
+def _nul_to_space(parameters: Any) -> Any:
+    if isinstance(parameters, dict):
+        if any(isinstance(v, str) and "\x00" in v for v in parameters.values()):
+            return {k: v.replace("\x00", " ") if isinstance(v, str) else v for k, v in parameters.items()}
+    elif isinstance(parameters, (list, tuple)) and any(isinstance(v, str) and "\x00" in v for v in parameters):
+        return type(parameters)(v.replace("\x00", " ") if isinstance(v, str) else v for v in parameters)
+    return parameters
+
+
+def _utc_session(dbapi_conn: Any, _record: Any) -> None:
+    """PostgreSQL hands back timestamps in the session's zone, the server's own by default: make it UTC,
+    so that what the store reads (periods, dates, days) is what SQLite gives, on any server."""
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True  # a SET inside the driver's implicit transaction would be rolled back with it
+    cursor = dbapi_conn.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_conn.autocommit = autocommit
 
 
 def _sqlite_trouble(where: str, context: sa.engine.ExceptionContext) -> None:
@@ -227,14 +315,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def _migrate(engine: sa.Engine) -> None:
     with engine.begin() as conn:
-        if _schema_version(conn) == str(SCHEMA_VERSION):
+        if _schema_version(conn) == SCHEMA_VERSION:
             return  # opening a current store writes nothing
         if conn.dialect.name == "sqlite":
             # SQLite's driver runs DDL outside any transaction unless one is begun: begin one, with the
             # write lock, so a schema is created or migrated whole or not at all, by one process at a time.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        found = _schema_version(conn)
-        if found is None:
+        version = _schema_version(conn)
+        if version is None:
             # A new store, or one whose creation was killed half-way by an older digestbot (whose
             # CREATEs each committed at once): create what is missing, and record the version last.
             metadata.create_all(conn)
@@ -242,7 +330,6 @@ def _migrate(engine: sa.Engine) -> None:
                 index.create(conn, checkfirst=True)  # create_all skips those of existing tables
             conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             return
-        version = int(found)
         if version > SCHEMA_VERSION:
             raise StoreError(f"store schema version {version} is newer than this digestbot ({SCHEMA_VERSION})")
         if version == SCHEMA_VERSION:
@@ -252,17 +339,11 @@ def _migrate(engine: sa.Engine) -> None:
         conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
 
 
-def _schema_version(conn: sa.Connection) -> str | None:
+def _schema_version(conn: sa.Connection) -> int | None:
     """The recorded schema version; None for a store not (completely) created."""
     if not sa.inspect(conn).has_table("meta"):
         return None
-    value = conn.scalar(sa.select(meta.c.value).where(meta.c.key == "schema_version"))
-    return None if value is None else str(value)
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    return version_from(conn.exec_driver_sql(VERSION_QUERY).scalar())
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,16 +13,16 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import sqlite_trouble
+from bot.store.rows import now
+from bot.store.sqlite import from_sqlite_text, to_sqlite_text
 
 if TYPE_CHECKING:
-    from bot.store.database import Store
+    from pathlib import Path
 
-# How SQLAlchemy's SQLite DateTime type stores a value (in UTC, as the store does).
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+    from bot.store.database import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,30 +60,6 @@ class SyncState(Protocol):
     def failed(self, folder: str, error: str) -> None: ...
 
     def close(self) -> None: ...
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a plain `sqlite:///` URL, else None."""
-    if not url.startswith("sqlite:///") or "?" in url:
-        return None
-    path = url.removeprefix("sqlite:///")
-    return Path(path) if path and path != ":memory:" else None
-
-
-def open_sync_state(url: str, store: Store | None = None) -> SyncState:
-    """The light sqlite3 state for a SQLite file, else one on the (open) Store."""
-    path = sqlite_path(url)
-    if path is not None:
-        return SqliteSyncState(path)
-    if store is None:
-        from bot.store.database import open_store
-
-        store = open_store(url)
-    return StoreSyncState(store)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class SqliteSyncState:
@@ -139,7 +115,7 @@ class SqliteSyncState:
         self._upsert(folder, {"uidvalidity": uidvalidity, "last_uid": last_uid})
 
     def polled(self, folder: str, uidvalidity: int, last_uid: int) -> None:
-        stamp = _now().strftime(_SQLITE_DATETIME)
+        stamp = to_sqlite_text(now())
         self._upsert(folder, {"uidvalidity": uidvalidity, "last_uid": last_uid, "last_poll_at": stamp,
                               "last_error": None})
 
@@ -171,7 +147,7 @@ class SqliteSyncState:
 
 def _row_state(row: Any) -> FolderState:
     folder, uidvalidity, last_uid, polled_at, error = row
-    stamp = datetime.strptime(polled_at, _SQLITE_DATETIME).replace(tzinfo=UTC) if polled_at else None
+    stamp = from_sqlite_text(polled_at) if polled_at else None
     return FolderState(folder, uidvalidity, int(last_uid or 0), stamp, error)
 
 
@@ -215,7 +191,7 @@ class StoreSyncState:
         self._upsert(folder, {"uidvalidity": uidvalidity, "last_uid": last_uid})
 
     def polled(self, folder: str, uidvalidity: int, last_uid: int) -> None:
-        self._upsert(folder, {"uidvalidity": uidvalidity, "last_uid": last_uid, "last_poll_at": _now(),
+        self._upsert(folder, {"uidvalidity": uidvalidity, "last_uid": last_uid, "last_poll_at": now(),
                               "last_error": None})
 
     def failed(self, folder: str, error: str) -> None:

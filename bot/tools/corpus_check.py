@@ -21,13 +21,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from bot.errors import DigestbotError
 from bot.mail.ingest import ingest
 from bot.mail.source import open_source
 from bot.settings import LimitSettings
-from bot.store.database import Store, message_id_of, messages, open_store
+from bot.store.database import Store, open_store
+from bot.store.identity import message_id_of
 
 # Not mail, though they sit beside it in corpora.
 SKIPPED_SUFFIXES = (".md", ".xml", ".dtd", ".json", ".py", ".sh")
@@ -106,12 +105,7 @@ def check_folder(store: Store, root: Path, limits: LimitSettings) -> Tally:
 def account(store: Store, tally: Tally, copies: dict[str, set[str]]) -> Outcome:
     """Look up every Message-ID read: stored, with the bytes of a copy read (`copies`), parsed or flagged."""
     ids = list(tally.first_sha)
-    rows: dict[str, tuple[str, str, str]] = {}
-    with store.engine.connect() as conn:
-        for start in range(0, len(ids), 500):
-            query = sa.select(messages.c.message_id, messages.c.state, messages.c.sha256, messages.c.flags).where(
-                messages.c.message_id.in_(ids[start:start + 500]))
-            rows.update({r.message_id: (r.state, r.sha256, r.flags) for r in conn.execute(query)})
+    rows = store.message_states(ids)
     missing, flags = [], Counter[str]()
     for mid in ids:
         row = rows.get(mid)
@@ -161,10 +155,12 @@ def check(paths: list[Path], limits: LimitSettings | None = None) -> int:
                 print("\n".join(report(str(root), tally, outcome)))
                 failed = failed or bool(outcome.missing or tally.crashed)
             outcome = account(store, total, total.shas)
+            collisions = store.collisions()
             integrity = store.integrity()
         finally:
-            store.engine.dispose()
+            store.close()
     print("\n".join(report("total", total, outcome)))
+    print(f"total: {collisions} kept beside another with the same Message-ID and other content (under a derived key)")
     print(f"total: store integrity {integrity}; {time.monotonic() - started:.1f}s")
     return 1 if failed or outcome.missing or total.crashed or integrity != "ok" else 0
 

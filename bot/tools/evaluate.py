@@ -1,143 +1,99 @@
-"""`make eval`: ROUGE of our thread summaries against BC3's human summaries.
+"""`make eval`: ROUGE of our thread summaries against BC3's human summaries, two-fold.
 
-For every thread of the corpus, three systems are cut to the same word budget
-and scored against the three human summaries (rouge-score, stemming, F1
-averaged over references, then over threads):
-  ours     clean -> summarize_thread (attributed, as the digest shows it)
-  lexrank  plain sumy LexRank over the raw thread text
-  lead     the first sentences of the raw thread text
-Usage: python -m bot.tools.evaluate [CORPUS_DIR] [--words N]
+The BC3 threads are split in two halves (alternating in listno order).  For
+each fold the summary's weights are fitted on one half (`bot.tools.tune`) and
+our summaries of the other half are scored by BC3's own scorer,
+``bc3.py score ... --with-baselines``: our rows and the anchor rows (lead and
+sumy's LexRank, TextRank, LSA and Luhn over BC3's own sentences) come from one
+run and one scorer, every system cut to the same word budget.
+  ours             clean -> summarize_thread, each sentence led by its author's first name (as the digest shows it)
+  ours (no names)  the same sentences without the names
+  llm:<model>      with a config (--config, DIGESTBOT_CONFIG) whose [llm] is set: the operator's model, checked
+Usage: python -m bot.tools.evaluate [CORPUS_DIR] [--words N] [--bc3 PATH] [--config FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
 
-from bot.mail.parse import parse_mail
-from bot.mail.source import MboxSource
-from bot.model import Mail, SummarySentence
-from bot.pipeline.clean import clean_body
-from bot.pipeline.summarize import Utterance, split_sentences, summarize_thread
-from bot.settings import LimitSettings
-from bot.store.database import message_id_of
-
-METRICS = ("rouge1", "rouge2", "rougeL")
+from bot.pipeline.summarize import Weights
+from bot.settings import LlmSettings
+from bot.tools.llm_eval import configured_llm
+from bot.tools.tune import Example, examples, fit, folds, load_references, load_threads, summary_text
 
 
-def load_threads(corpus: Path) -> list[tuple[str, list[Mail]]]:
-    import json
+def held_out_table(corpus: Path, bc3: Path, test: Sequence[Example], train: Sequence[Example],
+                   words: int, llm: LlmSettings | None = None) -> tuple[Weights, dict[str, dict[str, float]]]:
+    """Weights fitted on *train*; bc3.py's table for our summaries of *test*, with its baselines."""
+    weights = fit(train, words)
+    keep = {e.listno for e in test}
+    with tempfile.TemporaryDirectory(prefix="bc3-fold-") as tmp:
+        folder = Path(tmp)
+        for name in ("corpus.xml", "annotation.xml"):
+            _subset(corpus / name, folder / name, keep)
+        systems = {"ours": {e.listno: summary_text(e, weights, words) for e in test},
+                   "ours (no names)": {e.listno: summary_text(e, weights, words, names=False) for e in test}}
+        if llm is not None:  # the operator's model, when [llm] is configured (bot/tools/llm_eval.py)
+            from bot.tools.llm_eval import model_summaries
 
-    index = json.loads((corpus / "mbox" / "index.json").read_text())
-    threads = []
-    stamp = datetime.now(UTC)
-    for name, listno in sorted(index.items()):
-        raws = list(MboxSource(corpus / "mbox" / name))
-        mails = [parse_mail(r.raw, message_id_of(r.raw), stamp, LimitSettings()) for r in raws]
-        threads.append((listno, mails))
-    return threads
-
-
-def load_references(corpus: Path) -> dict[str, list[str]]:
-    root = ET.parse(corpus / "annotation.xml").getroot()
-    refs: dict[str, list[str]] = {}
-    for thread in root.iter("thread"):
-        listno = (thread.findtext("listno") or "").strip()
-        for annotation in thread.iter("annotation"):
-            sentences = [s.text or "" for s in annotation.iter("sent") if s.text]
-            refs.setdefault(listno, []).append(" ".join(sentences))
-    return refs
-
-
-def cut(text: str, words: int) -> str:
-    return " ".join(text.split()[:words])
-
-
-def _our_summary(mails: Sequence[Mail], words: int) -> list[SummarySentence]:
-    utterances = [Utterance(m.message_id, m.author, clean_body(m.body).text) for m in mails]
-    return summarize_thread([u for u in utterances if u.text], words=words)
+            systems[f"llm:{llm.model}"] = model_summaries(test, words, llm, lambda e: summary_text(e, weights, words))
+        table: dict[str, dict[str, float]] = {}
+        for name, outputs in systems.items():
+            (folder / "system.json").write_text(json.dumps(outputs))
+            command = [sys.executable, str(bc3), "score", str(folder / "corpus.xml"), str(folder / "annotation.xml"),
+                       str(folder / "system.json"), "--words", str(words)]
+            if not table:
+                command.append("--with-baselines")
+            run = subprocess.run(command, check=True, capture_output=True, text=True)
+            scores = json.loads(run.stdout)
+            table[name] = scores.pop("system")
+            table.update(scores)
+    return weights, table
 
 
-def ours(mails: Sequence[Mail], words: int) -> str:
-    """As the digest shows it: each sentence led by its author's first name."""
-    return " ".join(f"{_first_name(s.author)}: {s.text}" for s in _our_summary(mails, words))
-
-
-def ours_plain(mails: Sequence[Mail], words: int) -> str:
-    return " ".join(s.text for s in _our_summary(mails, words))
-
-
-def _first_name(author: str) -> str:
-    return author.split()[0] if author else "someone"
-
-
-def plain_lexrank(mails: Sequence[Mail], words: int) -> str:
-    """sumy's own LexRank on the raw text: the anchor the issue names."""
-    from sumy.nlp.stemmers import Stemmer
-    from sumy.parsers.plaintext import PlaintextParser
-    from sumy.summarizers.lex_rank import LexRankSummarizer
-    from sumy.utils import get_stop_words
-
-    from bot.pipeline.summarize.tokenize import get_tokenizer
-
-    text = "\n\n".join(m.body for m in mails)
-    document = PlaintextParser.from_string(text, get_tokenizer()).document
-    summarizer = LexRankSummarizer(Stemmer("english"))
-    summarizer.stop_words = get_stop_words("english")
-    # Ask for more sentences until the budget is filled, as a user of sumy would.
-    picked: tuple[object, ...] = ()
-    for count in range(1, len(document.sentences) + 1):
-        picked = summarizer(document, count)
-        if sum(len(str(s).split()) for s in picked) >= words:
-            break
-    return " ".join(str(s) for s in picked)
-
-
-def lead(mails: Sequence[Mail], words: int) -> str:
-    sentences = [s for m in mails for s in split_sentences(m.body)]
-    return " ".join(sentences)
-
-
-def evaluate(corpus: Path, words: int) -> dict[str, dict[str, float]]:
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
-    refs = load_references(corpus)
-    systems: dict[str, Callable[[Sequence[Mail], int], str]] = {
-        "ours": ours, "ours (no names)": ours_plain, "sumy lexrank": plain_lexrank, "lead": lead,
-    }
-    scores: dict[str, dict[str, list[float]]] = {name: {m: [] for m in METRICS} for name in systems}
-    for listno, mails in load_threads(corpus):
-        references = refs.get(listno, [])
-        if not references:
-            continue
-        for name, system in systems.items():
-            candidate = cut(system(mails, words), words)
-            for metric in METRICS:
-                values = [scorer.score(ref, candidate)[metric].fmeasure for ref in references]
-                scores[name][metric].append(statistics.mean(values))
-    return {name: {m: 100 * statistics.mean(v) for m, v in by.items()} for name, by in scores.items()}
+def _subset(source: Path, target: Path, listnos: set[str]) -> None:
+    """The corpus or annotation file with only the threads in *listnos*."""
+    tree = ET.parse(source)
+    root = tree.getroot()
+    for thread in list(root.findall("thread")):
+        if (thread.findtext("listno") or "").strip() not in listnos:
+            root.remove(thread)
+    tree.write(target, encoding="UTF-8", xml_declaration=True)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bot.tools.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("corpus", nargs="?", default="../shared/corpora/bc3-dev", type=Path)
     parser.add_argument("--words", type=int, default=100)
+    parser.add_argument("--bc3", type=Path, help="BC3's scorer (default: tools/bc3.py next to the corpora folder)")
+    parser.add_argument("--config", default=os.environ.get("DIGESTBOT_CONFIG"),
+                        help="a digestbot config whose [llm] section adds the model's row")
     args = parser.parse_args(argv)
+    llm = configured_llm(args.config)
     if not (args.corpus / "annotation.xml").exists():
         parser.exit(2, f"{args.corpus}: not a BC3 corpus folder (no annotation.xml)\n")
-    table = evaluate(args.corpus, args.words)
-    print(f"ROUGE F1 x100, {args.words}-word budget, {args.corpus}")
-    print(f"{'system':<18}{'R-1':>7}{'R-2':>7}{'R-L':>7}")
-    for name, row in table.items():
-        print(f"{name:<18}{row['rouge1']:>7.1f}{row['rouge2']:>7.1f}{row['rougeL']:>7.1f}")
-    base = table["sumy lexrank"]["rouge2"]
-    print(f"ours vs sumy lexrank, ROUGE-2: {100 * (table['ours']['rouge2'] / base - 1):+.0f}%")
+    bc3 = args.bc3 or args.corpus.resolve().parent.parent / "tools" / "bc3.py"
+    if not bc3.exists():
+        parser.exit(2, f"{bc3}: BC3's scorer not found (give --bc3 PATH)\n")
+    first, second = folds(examples(load_threads(args.corpus), load_references(args.corpus)))
+    print(f"ROUGE F1 x100, {args.words}-word budget, {args.corpus}, scored by {bc3.name} (one run per fold)")
+    for number, (test, train) in enumerate(((first, second), (second, first)), start=1):
+        weights, table = held_out_table(args.corpus, bc3, test, train, args.words, llm)
+        print(f"\nfold {number}: tuned on {len(train)} threads, scored on the other {len(test)}; weights {weights}")
+        print(f"{'system':<18}{'R-1':>7}{'R-2':>7}{'R-L':>7}")
+        for name, row in table.items():
+            print(f"{name:<18}{row['rouge1']:>7.1f}{row['rouge2']:>7.1f}{row['rougeL']:>7.1f}")
+        base = table["sumy-lexrank"]["rouge2"]
+        for name in ("ours", "ours (no names)"):
+            print(f"{name} vs sumy-lexrank, ROUGE-2: {100 * (table[name]['rouge2'] / base - 1):+.0f}%")
     sys.stdout.flush()
 
 

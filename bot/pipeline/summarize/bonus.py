@@ -101,7 +101,7 @@ _CHATTER = _PLEASANTRY | frozenset(
 def information_bonus(sentence: str) -> float:
     """Score adjustment for *sentence*: positive for facts, negative for chatter."""
     text = sentence.strip()
-    clues = _Clues(text)
+    clues = Clues(text)
     bonus = 0.0
     if clues.digits and _MEASUREMENT.search(text):
         bonus += MEASUREMENT
@@ -122,7 +122,7 @@ def information_bonus(sentence: str) -> float:
     return bonus + noise_penalty(text, clues)
 
 
-class _Clues:
+class Clues:
     """Cheap substring tests that rule a pattern out before its (slow) regular expression runs.
 
     Each test is a necessary condition of its pattern, so skipping the pattern
@@ -136,21 +136,21 @@ class _Clues:
         self.lower = text.lower() if text.isascii() else None
         self.digits = _NUMBER.search(text) is not None
 
-    def _has(self, needles: tuple[str, ...]) -> bool:
+    def has_any(self, needles: tuple[str, ...]) -> bool:
         return self.lower is None or any(needle in self.lower for needle in needles)
 
     def may_date(self) -> bool:
-        return self.digits or self._has(("day", "tomorrow", "tonight", " week", " month", " year"))
+        return self.digits or self.has_any(("day", "tomorrow", "tonight", " week", " month", " year"))
 
     def may_decide(self) -> bool:
-        return self._has(("agree", "decid", "decision", "consensus", "resolved", "will", "action"))
+        return self.has_any(("agree", "decid", "decision", "consensus", "resolved", "will", "action"))
 
     def may_checksum(self, tokens: list[str]) -> bool:
         # A hash is a word of 16 or more hex digits: it sits inside one whitespace-separated token.
-        return any(len(token) >= 16 for token in tokens) or self._has(("sha", "md5"))
+        return any(len(token) >= 16 for token in tokens) or self.has_any(("sha", "md5"))
 
     def may_link(self) -> bool:
-        return self._has(("@", "://", "www.", *_LINK_EXTENSIONS))
+        return self.has_any(("@", "://", "www.", *_LINK_EXTENSIONS))
 
 
 def position_bonus(message: int, position: int) -> float:
@@ -164,9 +164,9 @@ def position_bonus(message: int, position: int) -> float:
     return opening + LEAD / (1 + position)
 
 
-def noise_penalty(sentence: str, clues: _Clues | None = None) -> float:
+def noise_penalty(sentence: str, clues: Clues | None = None) -> float:
     """Penalty for what no minutes quote: checksums, links, contact lines, logs and code."""
-    clues = clues or _Clues(sentence)
+    clues = clues or Clues(sentence)
     penalty = 0.0
     if sentence.endswith(":"):
         penalty += ANNOUNCES_ONLY if count_words(sentence) < ANNOUNCES_WORDS else ANNOUNCES

@@ -213,9 +213,6 @@ def built_store(plan: Plan, data: Dataset) -> Path:
 
 def _checkpoint(path: Path) -> None:
     """Fold the WAL into the database file, so the store is one self-contained file."""
-    import sqlite3
+    from bot.store.sqlite import fold_wal
 
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("PRAGMA journal_mode=DELETE")
-    conn.close()
+    fold_wal(path)

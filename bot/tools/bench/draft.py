@@ -46,7 +46,7 @@ def busy_period(plan: Plan, dataset: Dataset, key: str = "draft", label: str = "
     try:
         work = period_workload(store, settings, start, end)
     finally:
-        store.engine.dispose()
+        store.close()
     anchor, anchor_cpu = sumy_alone(work)
     command = draft_command(config, start, end, str(plan.work / f"{key}.txt"))
     run = best_run(command, plan.sizes.cheap_repeat)  # about a second a run: the best of five

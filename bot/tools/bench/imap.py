@@ -1,6 +1,6 @@
 """Target 7: `digestbot poll` against mbsync on the same Dovecot, and as the folder grows.
 
-The test fixture's Dovecot (tests/dovecot.py, so a checkout is needed) gets
+The test fixture's Dovecot (tests/helpers/dovecot.py, so a checkout is needed) gets
 the list's messages; mbsync pulls them into a Maildir, and `digestbot poll`
 into a store (fetch, store and parse). Each is timed on its first sync and
 on a later run that finds nothing new. A second folder ten times larger gets
@@ -53,9 +53,10 @@ SyncState *
 
 def run(plan: Plan) -> list[Result]:
     try:
-        from tests.dovecot import Dovecot, dovecot_binary
+        from tests.helpers.dovecot import Dovecot, dovecot_binary
     except ImportError:
-        return [skipped("imap", "7. IMAP poll vs mbsync", "needs a checkout (tests/dovecot.py): run from the repo")]
+        return [skipped("imap", "7. IMAP poll vs mbsync",
+                        "needs a checkout (tests/helpers/dovecot.py): run from the repo")]
     mbsync = shutil.which("mbsync")
     try:
         dovecot_binary()
@@ -77,7 +78,7 @@ def run(plan: Plan) -> list[Result]:
 
 
 def _against_mbsync(plan: Plan, server: Any, dataset: data.Dataset, mbsync: str) -> list[Result]:
-    from tests.dovecot import write_config
+    from tests.helpers.dovecot import write_config
 
     folder = plan.work / "imap"
     folder.mkdir(exist_ok=True)
@@ -107,7 +108,7 @@ def _against_mbsync(plan: Plan, server: Any, dataset: data.Dataset, mbsync: str)
 
 def _flatness(plan: Plan, server: Any, large: data.Dataset) -> Result:
     """The nothing-new poll of a folder ten times larger, against the same poll of the small folder."""
-    from tests.dovecot import write_config
+    from tests.helpers.dovecot import write_config
 
     folder = plan.work / "imap"
     small_argv = [*data.digestbot(), "-q", "-c", str(folder / "digestbot.toml"), "poll"]  # synced already

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from bot.mail.parse import parse_mail
 from bot.settings import LimitSettings
-from bot.store.database import message_id_of
+from bot.store.identity import message_id_of
 from bot.tools.bench import data
 from bot.tools.bench.data import Dataset, Plan
 from bot.tools.bench.measure import Run, run_command

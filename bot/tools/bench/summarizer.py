@@ -46,7 +46,7 @@ def largest_thread(mbox: Path) -> tuple[str, tuple[str, ...]]:
     from bot.mail.source import MboxSource
     from bot.pipeline.thread import build_threads
     from bot.settings import LimitSettings
-    from bot.store.database import message_id_of
+    from bot.store.identity import message_id_of
 
     stamp = datetime.now(UTC)
     mails = [parse_mail(m.raw, message_id_of(m.raw), stamp, LimitSettings()) for m in MboxSource(mbox)]

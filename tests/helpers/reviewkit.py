@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.mail.parse import parse_mail
 from bot.model import Digest, Item, Mail, Section, SummarySentence, Thread
 from bot.settings import Settings, load_settings
-from tests.smtp_server import Received, SmtpServer
+from tests.helpers.smtp_server import Received, SmtpServer
 
 SECRET_ENV = "DIGESTBOT_REVIEW_SECRET"
 SECRET = "test-review-secret-0123456789abcdef"
@@ -85,7 +85,7 @@ def reply(to_msg: EmailMessage | None, body: str, *, sender: str = CHAIR, subjec
 
 
 def parsed(raw: bytes, settings: Settings) -> tuple[Mail, bytes]:
-    from bot.store.database import message_id_of
+    from bot.store.identity import message_id_of
 
     return parse_mail(raw, message_id_of(raw), datetime.now(UTC), settings.limits), raw
 

@@ -1,0 +1,58 @@
+"""How a group of store methods reaches the database: on its own, or inside a caller's transaction.
+
+Each group (drafts, deliveries, subscribers, tokens, the schedule ledger) is a
+class over `Access`. `Store` holds one of each that opens a connection per
+call; `Store.transaction()` hands out the same groups bound to one connection,
+so several calls commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from bot.errors import StoreError
+
+
+class StoreConflict(StoreError):
+    """A write collided with one already stored (a key used twice): the transaction was rolled back."""
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything in the store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def maybe_aware(moment: datetime | None) -> datetime | None:
+    return aware(moment) if moment is not None else None
+
+
+class Access:
+    """The engine, and the connection of the transaction these methods run in (None: one of their own)."""
+
+    def __init__(self, engine: sa.Engine, conn: sa.Connection | None = None) -> None:
+        self.engine = engine
+        self._conn = conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.engine.connect() as own:
+            yield own
+
+    @contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A connection in a transaction: the caller's, or one committed when the block ends."""
+        try:
+            if self._conn is not None:
+                yield self._conn
+                return
+            with self.engine.begin() as own:
+                yield own
+        except sa.exc.IntegrityError as exc:
+            raise StoreConflict(f"already stored: {str(exc.orig).splitlines()[0] if exc.orig else exc}") from exc

@@ -1,0 +1,52 @@
+"""The store's method groups, as one object: the `Store` itself, or one transaction of it.
+
+    store.drafts.get(7)                       one connection, committed per call
+    with store.transaction() as tx:           one transaction: every call in the
+        tx.tokens.use(...)                    block commits together, or none does
+        tx.drafts.change_state(...)           (StoreConflict for a key stored twice)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from bot.store.access import StoreConflict
+from bot.store.actions import Actions
+from bot.store.coverage import Coverage
+from bot.store.deliveries import Deliveries
+from bot.store.drafts import Drafts
+from bot.store.ledger import ScheduleLedger
+from bot.store.subscribers import Subscribers
+from bot.store.tokens import Tokens
+
+
+class Groups:
+    """drafts, deliveries, subscribers, tokens, the schedule ledger, coverage and actions, over one engine
+    (or connection)."""
+
+    def __init__(self, engine: sa.Engine, conn: sa.Connection | None = None) -> None:
+        self.engine = engine
+        self.drafts = Drafts(engine, conn)
+        self.deliveries = Deliveries(engine, conn)
+        self.subscribers = Subscribers(engine, conn)
+        self.tokens = Tokens(engine, conn)
+        self.ledger = ScheduleLedger(engine, conn)
+        self.coverage = Coverage(engine, conn)
+        self.actions = Actions(engine, conn)
+
+
+class Transaction(Groups):
+    """The groups bound to one transaction (see `begin`)."""
+
+
+@contextmanager
+def begin(engine: sa.Engine) -> Iterator[Transaction]:
+    """A new transaction, committed when the block ends (rolled back on an error)."""
+    try:
+        with engine.begin() as conn:
+            yield Transaction(engine, conn)
+    except sa.exc.IntegrityError as exc:  # raised at commit by a deferred constraint
+        raise StoreConflict(f"already stored: {str(exc.orig).splitlines()[0] if exc.orig else exc}") from exc

@@ -1,0 +1,118 @@
+"""The scheduler's state: what each job owes and how it last went (`schedule_runs`), and
+APScheduler's own job store (`apscheduler_jobs`) over the same database.
+
+Every change to a job's ledger row is one UPDATE (rows exist from `prepare` on),
+so the daemon's two threads never turn a read into a write, which SQLite may refuse.
+Times go in and come out in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from bot.store.access import Access
+from bot.store.tables import schedule_runs
+
+JOBS_TABLE = "apscheduler_jobs"
+
+
+@dataclass(frozen=True, slots=True)
+class Owed:
+    job_id: str
+    due: datetime
+    interrupted: bool  # it had started when the process that ran it ended
+
+
+@dataclass(frozen=True, slots=True)
+class LastRun:
+    owed_for: datetime | None
+    due: datetime | None
+    at: datetime | None
+    outcome: str
+    line: str
+    failures: int
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _maybe_utc(moment: datetime | None) -> datetime | None:
+    return _utc(moment) if moment is not None else None
+
+
+class ScheduleLedger(Access):
+    """`schedule_runs`: one row per job."""
+
+    def prepare(self, job_ids: Iterable[str]) -> None:
+        """A row for each job that has none (the table itself comes with the schema)."""
+        with self.writing() as conn:
+            have = set(conn.scalars(sa.select(schedule_runs.c.job_id)))
+            for job_id in job_ids:
+                if job_id not in have:
+                    conn.execute(schedule_runs.insert().values(job_id=job_id, failures=0))
+
+    def _update(self, job_id: str, **values: Any) -> None:
+        with self.writing() as conn:
+            conn.execute(schedule_runs.update().where(schedule_runs.c.job_id == job_id).values(**values))
+
+    def owe(self, job_id: str, due: datetime) -> None:
+        """One owed run per job: a newer due time replaces an older one (coalescing)."""
+        due = _utc(due)
+        owed = schedule_runs.c.owed_for
+        self._update(job_id, owed_for=sa.case((owed.is_(None) | (owed < due), due), else_=owed))
+
+    def start(self, job_id: str, at: datetime) -> None:
+        """The owed run is under way (until `finish`; a crash leaves it marked interrupted)."""
+        self._update(job_id, started_at=_utc(at))
+
+    def finish(self, job_id: str, due: datetime, outcome: str, line: str, at: datetime) -> None:
+        """The run owed for `due` ended with `outcome` (ok | skipped | failed); it is owed no more."""
+        due = _utc(due)
+        failures = schedule_runs.c.failures + 1 if outcome == "failed" else 0
+        with self.writing() as conn:
+            row = schedule_runs.c.job_id == job_id
+            conn.execute(schedule_runs.update().where(row).values(
+                last_for=due, last_at=_utc(at), last_outcome=outcome, last_line=line, started_at=None,
+                failures=failures))
+            # A newer due time owed meanwhile (by the daemon's scheduler thread) stays owed.
+            conn.execute(schedule_runs.update().where(row, schedule_runs.c.owed_for == due).values(owed_for=None))
+
+    def missed(self, job_id: str, due: datetime, at: datetime, line: str) -> None:
+        """The run due at `due` was dropped (too late); what is owed does not change."""
+        self._update(job_id, last_for=_utc(due), last_at=_utc(at), last_outcome="missed", last_line=line)
+
+    def owed(self) -> list[Owed]:
+        """Every job that owes a run."""
+        query = sa.select(schedule_runs).where(schedule_runs.c.owed_for.is_not(None))
+        with self.reading() as conn:
+            return [Owed(r.job_id, _utc(r.owed_for), r.started_at is not None) for r in conn.execute(query)]
+
+    def last_runs(self) -> dict[str, LastRun]:
+        """Each job's row, by job id; {} for a store the scheduler never ran on (nothing is created)."""
+        with self.reading() as conn:
+            if not sa.inspect(conn).has_table(schedule_runs.name):
+                return {}
+            return {r.job_id: LastRun(_maybe_utc(r.owed_for), _maybe_utc(r.last_for), _maybe_utc(r.last_at),
+                                      r.last_outcome or "", r.last_line or "", r.failures)
+                    for r in conn.execute(sa.select(schedule_runs))}
+
+    # -- APScheduler's job store ------------------------------------------------------
+
+    def job_store(self) -> Any:
+        """APScheduler's SQLAlchemyJobStore on this database (its table is created when it starts)."""
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+        return SQLAlchemyJobStore(engine=self.engine, tablename=JOBS_TABLE)
+
+    def persisted_jobs(self) -> dict[str, Any]:
+        """The APScheduler jobs the store holds, by id; {} if it holds none (nothing is created)."""
+        with self.reading() as conn:
+            if not sa.inspect(conn).has_table(JOBS_TABLE):
+                return {}
+        return {job.id: job for job in self.job_store().get_all_jobs()}
