@@ -108,7 +108,7 @@ def left_of(run: set[int], pgid: int) -> set[int]:
 LEFTOVERS: Counter[str] = Counter()
 
 
-def kill_after(argv: list[str], delay: float, kind: str = "") -> bool:
+def kill_after(argv: list[str], delay: float, kind: str = "", sig: signal.Signals = signal.SIGKILL) -> bool:
     """Start `argv`, SIGKILL its main process (only) after `delay`; True if it was still running.
 
     Only the main process is killed, as cron's timeout, the OOM killer or a plain `kill -9` do: every
@@ -122,7 +122,7 @@ def kill_after(argv: list[str], delay: float, kind: str = "") -> bool:
         return False
     except subprocess.TimeoutExpired:
         run = tree(proc.pid)
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, sig)
         proc.wait()
     LEFTOVERS[f"{kind} forked"] += len(run) - 1
     deadline = time.monotonic() + 5
@@ -269,6 +269,25 @@ def test_kill_9_during_import(tmp_path: Path) -> None:
         assert integrity(db) == "ok"
 
     assert_trials_ended_well(config, figures, started)
+
+
+def test_sigterm_during_import_stops_its_workers_too(tmp_path: Path) -> None:
+    """An orderly stop (systemd's SIGTERM, a Ctrl-C'd shell's) ends the parse workers with the import."""
+    mbox = tmp_path / "list.mbox"
+    mbox.write_bytes(mbox_of([make_raw(n, body=BODY) for n in range(IMPORTED)]))
+    expected = shas(m.raw for m in MboxSource(mbox))
+    rng = random.Random(20140823)
+    stopped = 0
+    for trial in range(8):
+        folder = tmp_path / f"trial-{trial}"
+        folder.mkdir()
+        config = folder / "c.toml"
+        config.write_text('[store]\npath = "store.sqlite3"\n')
+        stopped += kill_after(command(config, "import", str(mbox)), rng.uniform(0.3, 0.6), "sigterm", signal.SIGTERM)
+        _, again = run(command(config, "import", str(mbox)))
+        assert again.returncode == 0, again.stderr
+        check_messages(folder / "store.sqlite3", expected, Figures("sigterm"))
+    assert stopped >= 4 and LEFTOVERS["sigterm forked"] > 0, "the signals came while workers were at work"
 
 
 # -- poll ---------------------------------------------------------------------------
