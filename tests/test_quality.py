@@ -27,7 +27,7 @@ END = START + timedelta(days=7)
 
 
 class _Store:
-    """The two queries build_digest makes, over a list of mails."""
+    """The queries build_digest makes, over a list of mails (and no earlier digest)."""
 
     def __init__(self, mails: Iterable[Mail]) -> None:
         self.mails = list(mails)
@@ -38,6 +38,15 @@ class _Store:
     def mails_by_ids(self, ids: Iterable[str]) -> list[Mail]:
         wanted = set(ids)
         return [m for m in self.mails if m.message_id in wanted]
+
+    def late_mails(self, start: datetime, end: datetime) -> list[Mail]:
+        return []  # no earlier digest: nothing is late
+
+    def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
+        return set()
+
+    def carried_actions(self) -> list[object]:
+        return []
 
 
 def digest_of(*mails: Mail, words: int = 60, strategy: str = "lexrank") -> Digest:

@@ -137,7 +137,9 @@ def test_unknown_format() -> None:
 
 def test_json_structure_keys_and_types() -> None:
     data = digest_to_dict(sample(), OPTIONS)
-    assert set(data) == {"title", "list", "period", "chair", "attendees", "agenda", "sections", "stats", "next_call"}
+    # open_actions and closed_actions: issue 13 (minutes that remember); coverage only for a digest from a store.
+    assert set(data) == {"title", "list", "period", "chair", "attendees", "agenda", "sections", "stats", "next_call",
+                         "open_actions", "closed_actions"}
     assert data["period"] == {"start": "2014-08-18T00:00:00+00:00", "end": "2014-08-25T00:00:00+00:00"}
     assert data["next_call"] == "2014-09-02T15:00:00+00:00"
     assert data["agenda"] == ["Conduit merge", "Irmin status update", "Call hosting"]
@@ -147,7 +149,8 @@ def test_json_structure_keys_and_types() -> None:
         assert set(section) == {"key", "title", "threads"}
         for entry in section["threads"]:
             assert set(entry) == {"subject", "url", "message_ids", "participants", "message_count", "summary",
-                                  "summary_by", "actions", "note", "continued"}
+                                  "summary_by", "actions", "note", "continued",
+                                  "action_ids", "continued_from", "late"}  # the last three: issue 13
             assert isinstance(entry["message_count"], int) and isinstance(entry["continued"], bool)
             assert all(isinstance(x, str) for x in entry["message_ids"] + entry["participants"] + entry["actions"])
             for sentence in entry["summary"]:
@@ -184,7 +187,7 @@ def test_text_has_the_shape_of_minutes() -> None:
     assert "Dave Scott: We will add vchan support when ready. The skeleton updates\nare minor." in out
     assert "Action: Dave Scott, add vchan support" in lines
     assert "Thread: https://lists.example.org/r/m1@example.org" in lines
-    assert "(continued from the previous digest)" in lines
+    assert "(continued from 20 August)" in lines  # the day its thread started (issue 13)
     assert "Proposal to move the call." in lines
     assert out.index("\nDiscussion\n==========") < out.index("\nAny other business\n=====")
     assert "Next call is scheduled for Tuesday 2 September 2014." in lines
@@ -401,7 +404,7 @@ def test_markdown_structure_survives_any_mail_text(subject: str, author: str, se
     body = render(d, "markdown", OPTIONS)[4:].split("\n---\n", 1)[1]
     html = MarkdownIt("commonmark").render(body)
     has_action = bool(digest_to_dict(d, OPTIONS)["sections"][0]["threads"][0]["actions"])
-    assert html.count("<h3>") == 3 and html.count("<h4>") == 1
+    assert html.count("<h3>") == 4 and html.count("<h4>") == 1  # "Open actions" is the fourth (issue 13)
     assert html.count("<ul>") == 2 + has_action and html.count("<li>") == 2 + has_action
     assert html.count("<a ") == 1 and "<script" not in html
     assert html.count("<em>") == 1 and html.count("<strong>") <= 1  # the stats line, the author

@@ -25,6 +25,7 @@ from bot.review.view import drafts_data
 from bot.settings import Settings, load_settings, with_store
 from bot.store.database import Store, open_store
 from bot.store.syncstate import StoreSyncState
+from bot.store.tables import schedule_runs, subscribers
 from tests.helpers.mailfactory import make_raw
 from tests.helpers.reviewkit import CHAIR, END, LIST, START, make_digest, settings_for
 from tests.helpers.smtp_server import SmtpServer
@@ -388,3 +389,94 @@ def test_a_message_id_used_twice_keeps_both_messages_and_threads_by_it(store: St
     kept = store.mails_by_ids([stored[1].message_id])
     assert [(m.message_id, m.header_id, m.thread_id) for m in kept] == \
         [(stored[1].message_id, "<1@test.example>", "<1@test.example>")]
+
+
+# -- lists: one store, many lists (schema version 6) -------------------------------------
+
+
+def test_a_message_is_stored_once_and_belongs_to_each_list_it_came_from(store_url: str, store: Store) -> None:
+    alpha, beta = store.for_list("alpha"), store.for_list("beta")
+    first = alpha.add_raw([raw(1), raw(2)], ["alpha"])
+    again = beta.add_raw([raw(2), raw(3)])  # None: the store's own list
+    assert [s.new for s in again] == [False, True] and again[0].pk == first[1].pk  # stored once
+    alpha.add_raw([raw(1)], ["alpha", "beta"])  # a cross-post seen again, in another folder
+    alpha.save_parsed((s.pk, mail(int(s.message_id[1:].partition("@")[0]), T0)) for s in (*first, again[1]))
+    week = (T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert [m.message_id for m in alpha.mails_between(*week)] == ["<1@test.example>", "<2@test.example>"]
+    assert [m.message_id for m in beta.mails_between(*week)] == [f"<{n}@test.example>" for n in (1, 2, 3)]
+    assert store.counts()["messages"] == 3 and store.for_list("gamma").mails_between(*week) == []
+    if store_url.startswith("sqlite"):  # the sqlite3 reader of `draft` reads the same, without SQLAlchemy
+        from bot.store import open_mail_reader, open_store_writer
+
+        reader = open_mail_reader(store_url, "alpha")
+        assert reader is not None
+        assert [m.message_id for m in reader.mails_between(*week)] == ["<1@test.example>", "<2@test.example>"]
+        reader.close()
+        writer = open_store_writer(store_url, "gamma")
+        assert writer is not None and [s.new for s in writer.add_raw([raw(3), raw(4)])] == [False, True]
+        writer.close()
+        assert {m.message_id for m in store.for_list("gamma").mails_by_ids(["<3@test.example>"])} == {
+            "<3@test.example>"}
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM list_messages WHERE list_name = 'gamma'")).scalar() == 2
+
+
+def test_drafts_subscribers_actions_and_the_schedule_are_per_list(store: Store, settings: Settings) -> None:
+    alpha, beta = store.for_list("alpha"), store.for_list("beta")
+    mine = lifecycle.store_draft(alpha, settings, make_digest(), "ann", "cli")
+    theirs = lifecycle.store_draft(beta, settings, make_digest(), "bob", "cli")
+    assert theirs.superseded == () and mine.id != theirs.id  # the same week, another list: nothing superseded
+    assert [d.id for d in lifecycle.drafts(alpha)] == [mine.id] and [d.id for d in lifecycle.drafts(beta)] == [
+        theirs.id]
+    assert alpha.drafts.get(theirs.id) is None and alpha.drafts.count_by_state(["drafted"]) == {"drafted": 1}
+    assert {t.digest_id for t in lifecycle.history(beta)} == {theirs.id}
+    with alpha.transaction() as tx:  # a transaction is of its store's list too
+        assert [d.id for d in tx.drafts.all()] == [mine.id]
+    assert roster.add(alpha, "ann@example.org") and roster.add(beta, "ann@example.org", "Ann")
+    assert roster.remove(alpha, "ann@example.org")
+    assert [m.display for m in roster.members(beta)] == ["Ann <ann@example.org>"] and roster.members(alpha) == []
+    alpha.ledger.prepare(["draft", "send"])
+    beta.ledger.prepare(["draft"])
+    alpha.ledger.owe("draft", T0)
+    assert [o.job_id for o in alpha.ledger.owed()] == ["draft"] and beta.ledger.owed() == []
+    assert set(alpha.ledger.last_runs()) == {"draft", "send"} and set(beta.ledger.last_runs()) == {"draft"}
+    ours = alpha.actions.propose(mine.id, "Dave", "add vchan", "<x@example.org>", T0)
+    cross = beta.actions.propose(theirs.id, "Dave", "add vchan", "<x@example.org>", T0)  # a cross-post's action
+    assert ours != cross and alpha.actions.get(cross) is None
+    theirs_all = {a.id for a in beta.actions.all(sent_only=False)}
+    assert ours in {a.id for a in alpha.actions.all(sent_only=False)} - theirs_all and cross in theirs_all
+
+
+def test_a_version_5_store_is_migrated_to_lists(store_url: str, store: Store, settings: Settings) -> None:
+    """Everything stored before lists belongs to the list of the config that opens the store."""
+    fresh = _shape(store)
+    stored_parsed(store, {1: T0})
+    info = lifecycle.store_draft(store, settings, make_digest(), "ann", "cli")
+    roster.add(store, "ann@example.org")
+    store.ledger.prepare(["draft"])
+    old = sa.MetaData()
+    with store.engine.begin() as conn:  # back to version 5: no list_messages, no list_name anywhere
+        conn.execute(sa.text("DROP TABLE list_messages"))
+        conn.execute(sa.text("DROP INDEX ix_digests_list_name"))
+        conn.execute(sa.text("ALTER TABLE digests DROP COLUMN list_name"))
+        for table in (subscribers, schedule_runs):
+            rows = [dict(r._mapping) for r in conn.execute(sa.select(table))]
+            conn.execute(sa.text(f"DROP TABLE {table.name}"))
+            older = sa.Table(table.name, old, *(c._copy() for c in table.columns if c.name != "list_name"))
+            older.create(conn)
+            conn.execute(older.insert(), [{k: v for k, v in r.items() if k != "list_name"} for r in rows])
+        conn.execute(sa.text("UPDATE meta SET value = '5' WHERE key = 'schema_version'"))
+    store.engine.dispose()
+    migrated = open_store(store_url, "xen-devel")
+    assert (_version(migrated), _shape(migrated)) == ("6", fresh)
+    found = sa.inspect(migrated.engine)
+    assert found.get_pk_constraint("subscribers")["constrained_columns"] == ["list_name", "address"]
+    assert found.get_pk_constraint("schedule_runs")["constrained_columns"] == ["list_name", "job_id"]
+    week = (T0 - timedelta(days=1), T0 + timedelta(days=1))
+    assert [m.message_id for m in migrated.mails_between(*week)] == ["<1@test.example>"]
+    assert [d.id for d in migrated.drafts.all()] == [info.id]
+    assert [m.address for m in roster.members(migrated)] == ["ann@example.org"]
+    assert set(migrated.ledger.last_runs()) == {"draft"}
+    other = migrated.for_list("list")
+    assert other.drafts.all() == [] and other.mails_between(*week) == [] and roster.members(other) == []
+    migrated.engine.dispose()

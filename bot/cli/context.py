@@ -23,14 +23,16 @@ if TYPE_CHECKING:
 
 
 class Context:
-    """What every command gets: the config path, loaded on first use."""
+    """What every command gets: the config path, loaded on first use, and the list chosen with --list."""
 
-    def __init__(self, config: str | None) -> None:
+    def __init__(self, config: str | None, list_name: str | None = None) -> None:
         self.config = config
+        self.list_name = list_name
         self._settings: Settings | None = None
 
     @property
-    def settings(self) -> Settings:
+    def config_settings(self) -> Settings:
+        """The whole config: every list (for poll, run, schedule and status)."""
         if self._settings is None:
             if not self.config:
                 raise ConfigError("no config: pass --config FILE or set DIGESTBOT_CONFIG")
@@ -39,16 +41,29 @@ class Context:
             self._settings = load_settings(self.config)
         return self._settings
 
+    @property
+    def settings(self) -> Settings:
+        """The one list a command works on: --list NAME, or the config's only list."""
+        return self.config_settings.for_list(self.list_name)
+
+    def every_list(self, command: str) -> Settings:
+        """The whole config, for a command that serves every list (--list does not apply to it)."""
+        if self.list_name is not None:
+            raise ConfigError(f"{command} serves every list of the config: --list does not apply to it")
+        return self.config_settings
+
     def store(self) -> Store:
+        """The store, as the chosen list sees it (a store from before lists gives its rows to the first list)."""
         from bot.store.database import open_store
 
-        return open_store(self.settings.store_url)
+        whole = self.config_settings
+        return open_store(whole.store_url, whole.lists[0].list.name).for_list(self.settings.list.name)
 
     def mail_reader(self) -> MailReader:
         """The store, for commands that only read mail: a light sqlite3 reader when it can be."""
         from bot.store import open_mail_reader
 
-        return open_mail_reader(self.settings.store_url) or self.store()
+        return open_mail_reader(self.settings.store_url, self.settings.list.name) or self.store()
 
 
 pass_context = click.make_pass_decorator(Context)

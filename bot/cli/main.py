@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.cli import review as cli_review
+from bot.cli.actions import actions_cmd
 from bot.cli.context import Context, emit, pass_context, progress, render_digest
 from bot.cli.publish import publish_cmd
 from bot.errors import ConfigError, DigestbotError
@@ -32,13 +33,16 @@ log = logging.getLogger("digestbot")
               help="TOML config file (or set DIGESTBOT_CONFIG).")
 @click.option("--verbose", "-v", is_flag=True, help="Log more detail on stderr.")
 @click.option("--quiet", "-q", is_flag=True, help="Log only errors.")
+@click.option("--list", "list_name", metavar="NAME", envvar="DIGESTBOT_LIST",
+              help="The list to work on, by its [[lists]] name: needed when the config has more than one "
+                   "(poll, run, schedule and status serve every list).")
 @click.version_option(package_name="digestbot")
 @click.pass_context
-def cli(ctx: click.Context, config: str | None, verbose: bool, quiet: bool) -> None:
-    """digestbot: turns a project's mailing list into weekly minutes."""
+def cli(ctx: click.Context, config: str | None, verbose: bool, quiet: bool, list_name: str | None) -> None:
+    """digestbot: turns a project's mailing lists into weekly minutes."""
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
     logging.basicConfig(level=level, format="digestbot: %(levelname)s: %(message)s", stream=sys.stderr)
-    ctx.obj = Context(config)
+    ctx.obj = Context(config, list_name)
 
 
 @cli.command("import")
@@ -61,7 +65,7 @@ def import_(ctx: Context, paths: tuple[Path, ...]) -> None:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     # An SQLite file store is written through sqlite3, without SQLAlchemy's start-up; anything else: the Store.
-    store = open_store_writer(settings.store_url) or ctx.store()
+    store = open_store_writer(settings.store_url, settings.list.name) or ctx.store()
     for path, source in sources:
         with progress(source.total_bytes, f"importing {path.name}") as bar:
             report = ingest(store, source, settings.limits, expected=None, on_progress=bar.update)
@@ -113,7 +117,7 @@ def run_cmd(ctx: Context, once: bool, wait: float) -> None:
     from bot.errors import ScheduleError
     from bot.schedule.runner import run, setup_logging
 
-    settings = ctx.settings
+    settings = ctx.every_list("run")
     setup_logging(settings)
     failed = run(settings, once=once, wait=wait)
     if failed:
@@ -126,7 +130,7 @@ def schedule_cmd(ctx: Context) -> None:
     """Show the jobs, their next run times (in schedule.timezone) and how each last went."""
     from bot.schedule.runner import schedule_table
 
-    click.echo(schedule_table(ctx.settings))
+    click.echo(schedule_table(ctx.every_list("schedule")))
 
 
 @cli.command()
@@ -149,7 +153,7 @@ def poll(ctx: Context, watch: bool, folders: tuple[str, ...]) -> None:
         return True
 
     shown: list[bool] = []
-    report = poll_imap(ctx.settings, watch=watch, folders=folders, on_cycle=show if watch else None)
+    report = poll_imap(ctx.every_list("poll"), watch=watch, folders=folders, on_cycle=show if watch else None)
     if not watch:
         click.echo(report.line())
 
@@ -237,6 +241,7 @@ def _demo_week() -> Any:
 for _command in cli_review.COMMANDS:
     cli.add_command(_command)
 cli.add_command(publish_cmd)
+cli.add_command(actions_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,8 +46,9 @@ class IngestReport:
 
 
 def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
-           expected: int | None = None, on_progress: Callable[[int], None] | None = None) -> IngestReport:
-    """Store and parse every message from `mails`; returns the counts.
+           expected: int | None = None, on_progress: Callable[[int], None] | None = None,
+           lists: Sequence[str] | None = None) -> IngestReport:
+    """Store and parse every message from `mails`, each in `lists` (None: the store's list); returns the counts.
 
     `on_progress` is called once the messages taken so far are stored (raw).
     Parsing runs in worker processes while the next batch is read and stored,
@@ -57,7 +58,7 @@ def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
     pooled = expected is None or expected >= POOL_THRESHOLD
     with _Parsers(limits, pooled, store.shared_url) as parsers:
         for batch in _batches(mails, FIRST_BATCH if parsers.pool is not None else BATCH, BATCH):
-            stored = store.add_raw(batch)
+            stored = store.add_raw(batch, lists)
             report.read += len(batch)
             report.new += sum(1 for s in stored if s.new)
             report.duplicates += len(batch) - sum(1 for s in stored if s.new)

@@ -26,7 +26,8 @@ UNREADABLE = "unparsed"
 _DONE = re.compile(r"^\s*(?:[-*•]\s*)?DONE\s*:\s*(?P<what>\S.*)$", re.MULTILINE)
 _BY_ID = re.compile(r"^#?(?P<id>\d{1,9})\b[\s.,:;-]*")
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]{2,}")
-_STOP = frozenset("the and for with that this from have has will into when ready done was are our its".split())
+_STOP = frozenset({"the", "and", "for", "with", "that", "this", "from", "have", "has", "will", "into", "when",
+                   "ready", "done", "was", "are", "our", "its"})
 
 
 def mails_to_cover(reader: MailReader, start: datetime, end: datetime) -> tuple[list[Mail], list[Mail]]:

@@ -44,13 +44,16 @@ _H4 = re.compile(r"<h4>")
 # The site's own additions to a mailed page: its navigation, and a dark scheme for an edited
 # revision's page (the Markdown-rendered mail has none).
 _SITE_CSS = """
-.site-nav { max-width: 42em; margin: 0 auto; padding: 1em 1em 0; font-size: 0.9em; color: #57606a;
+.site-nav { max-width: 672px; margin: 0 auto; padding: 16px 16px 0; font-size: 14.4px; color: #57606a;
   font-family: -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
+.site-nav.plain { padding: 0 0 8px; }
 .site-nav a { color: #0550ae; }
+.site-title { font-size: 1.6em; line-height: 1.25; margin: 0.4em 0 0.3em; }
+.site-meta { color: #57606a; font-size: 0.9em; margin: 0 0 0.8em; }
 @media (prefers-color-scheme: dark) {
   body { background: #0d1117 !important; color: #e6edf3 !important; }
   a, .site-nav a { color: #4493f8 !important; }
-  .site-nav { color: #9198a1; }
+  .site-nav, .site-meta { color: #9198a1 !important; }
 }
 """
 
@@ -72,6 +75,7 @@ class Sent:
     entry_id: str
     html: str  # the HTML that was mailed
     markdown: str
+    edited: bool  # the chair's Markdown, rendered: the page has no heading of its own
 
 
 @dataclass(slots=True)
@@ -126,7 +130,7 @@ def _sent(digest_id: int, revision: int, mail_id: str, subject: str, markdown: s
     name = page_name(digest_id, digest)
     title = str(digest.get("title") or subject)
     sent = Sent(digest_id, revision, name, title, subject, start, period_label(start, end), agenda,
-                str(digest.get("chair") or ""), sent_at, entry_id(mail_id), html_page, markdown)
+                str(digest.get("chair") or ""), sent_at, entry_id(mail_id), html_page, markdown, edited)
     return _with_front_matter(sent, settings)
 
 
@@ -183,7 +187,7 @@ def render_site(sent: list[Sent], settings: Settings) -> list[tuple[str, bytes]]
     base, title = settings.publish.base_url, site_title(settings)
     files: list[tuple[str, bytes]] = []
     for digest in sent:
-        files.append((f"{digest.name}.html", _page(digest, title, base).encode("utf-8")))
+        files.append((f"{digest.name}.html", _page(digest, title, base, settings.list.name).encode("utf-8")))
         files.append((f"{digest.name}.md", digest.markdown.encode("utf-8")))
     head = FeedHead(id=site_url(base, FEED) if base else f"urn:digestbot:archive:{_urn_part(settings.list.name)}",
                     title=title, self_url=site_url(base, FEED), index_url=site_url(base, INDEX),
@@ -203,14 +207,19 @@ def _urn_part(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "list"
 
 
-def _page(digest: Sent, title: str, base: str) -> str:
-    """The mailed HTML, with the feed, the canonical URL and a line of navigation added."""
+def _page(digest: Sent, title: str, base: str, list_name: str) -> str:
+    """The mailed HTML, with the feed, the canonical URL and a line of navigation added
+    (and, for an edited revision, the title and period the template would have shown)."""
     esc = html.escape
     head = (f'<link rel="alternate" type="application/atom+xml" title="{esc(title)}" href="{FEED}">\n'
             + (f'<link rel="canonical" href="{esc(site_url(base, digest.name + ".html"))}">\n' if base else "")
             + f"<style>{_SITE_CSS}</style>\n")
-    nav = (f'<nav class="site-nav"><a href="{INDEX}">&larr; {esc(title)}</a> &middot; '
-           f'<a href="{esc(digest.name)}.md">Markdown</a> &middot; <a href="{FEED}">Atom feed</a></nav>\n')
+    nav = (f'<nav class="site-nav{" plain" if digest.edited else ""}"><a href="{INDEX}">&larr; {esc(title)}</a> '
+           f'&middot; <a href="{esc(digest.name)}.md">Markdown</a> &middot; <a href="{FEED}">Atom feed</a></nav>\n')
+    if digest.edited:
+        meta = " · ".join(filter(None, [list_name, digest.period_label, digest.chair and f"Chair: {digest.chair}"]))
+        nav += f'<h1 class="site-title">{esc(digest.title)}</h1>\n<p class="site-meta">{esc(meta)}</p>\n'
+
     page = digest.html
     match = _HEAD_END.search(page)
     page = page[: match.start()] + head + page[match.start():] if match else head + page

@@ -89,6 +89,8 @@ def digest_to_dict(digest: Digest, options: RenderOptions) -> dict[str, Any]:
         "open_actions": [action_dict(note) for note in digest.open_actions],
         "closed_actions": [action_dict(note) for note in digest.closed_actions],
         **({"coverage": coverage_dict(digest)} if digest.coverage else {}),
+        # DONE: lines that closed nothing: the chair is told, in the review mail.
+        **({"refused_closings": [_clean(line) for line in digest.refused]} if digest.refused else {}),
         "next_call": digest.next_call.isoformat() if digest.next_call else None,
         # Only when a model wrote summaries, so extractive digests keep their shape.
         **({"model_checks": _model_checks(digest.model_report)} if digest.model_report else {}),

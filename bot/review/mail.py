@@ -127,14 +127,15 @@ def _append_html(page: str, block: str) -> str:
 
 
 def review_message(parts: Parts, settings: Settings, tag: ReviewTag, *, to: str, date: datetime,
-                   reminder: bool = False, model_checks: Mapping[str, Any] | None = None) -> EmailMessage:
+                   reminder: bool = False, model_checks: Mapping[str, Any] | None = None,
+                   digest_data: Mapping[str, Any] | None = None) -> EmailMessage:
     """The subscriber mail, wrapped for the chair: a note on top, the token in subject and header.
 
     `model_checks`: the digest JSON's record of a model's summaries (bot/render/digest.py), told the chair.
     """
     label = subject_tag(tag.digest_id, tag.revision, tag.token)
     subject = f"{'Reminder: ' if reminder else ''}{label} {parts.subject}"
-    note = review_note(settings, tag, reminder=reminder) + model_note(model_checks)
+    note = review_note(settings, tag, reminder=reminder) + memory_note(digest_data) + model_note(model_checks)
     text = note + "\n" + RULE + "\n\n" + parts.text
     msg = digest_email(subject, text, _prepend_html(parts.html, _note_html(note)), sender=bot_address(settings),
                        to=to, reply_to=bot_address(settings), date=date,
@@ -167,12 +168,29 @@ def review_note(settings: Settings, tag: ReviewTag, *, reminder: bool = False) -
         f"  edited Markdown  to change it: the attached digest-{tag.digest_id}-r{tag.revision}.md,",
         "                   edited, as the whole body of your reply; you then",
         "                   get the new revision to approve",
+        "  done ID          to close open action #ID (the draft is not changed)",
         "",
         "Keep the subject line: its token ties your reply to this revision.",
         "Only replies from the chair's address count.",
     ]
     if not reminder:
         lines.append(f"Send deadline: {when} (one reminder then).")
+    return "\n".join(lines) + "\n"
+
+
+def memory_note(data: Mapping[str, Any] | None) -> str:
+    """The draft's coverage, how to close an action, and the DONE: lines that closed nothing."""
+    from bot.render.minutes import coverage_line
+
+    if not data or "coverage" not in data:
+        return ""
+    lines = ["", coverage_line(data["coverage"])]
+    if data.get("open_actions"):
+        lines.append("Reply  done ID  (e.g. done 3) to close one of the open actions.")
+    refused = data.get("refused_closings") or []
+    if refused:
+        lines.append(f"{len(refused)} DONE: line(s) on the list closed nothing:")
+        lines += [f"  {line}" for line in refused]
     return "\n".join(lines) + "\n"
 
 

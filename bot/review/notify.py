@@ -78,7 +78,7 @@ def request_review(store: Store, settings: Settings, digest_id: int, *, actor: s
     parts = current.parts
     tag = review_tag(store, settings, draft)
     msg = review_message(parts, settings, tag, to=", ".join(chairs), date=now(),
-                         model_checks=current.digest.get("model_checks"))
+                         model_checks=current.digest.get("model_checks"), digest_data=current.digest)
     with _mailer(settings, mailer) as smtp:
         smtp.send_message(msg, chairs)
     moved = lifecycle.transition(store, digest_id, "awaiting", actor, via,
@@ -134,7 +134,7 @@ def send_reminders(store: Store, settings: Settings, *, mailer: Mailer | None = 
             tag = review_tag(store, settings, claimed)
             current = lifecycle.revision(store, draft.id)
             msg = review_message(current.parts, settings, tag, to=", ".join(chairs), date=now(), reminder=True,
-                                 model_checks=current.digest.get("model_checks"))
+                                 model_checks=current.digest.get("model_checks"), digest_data=current.digest)
             try:
                 smtp.send_message(msg, chairs)
             except SendError:

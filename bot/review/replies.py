@@ -1,4 +1,4 @@
-"""The chair's answers by mail: approve, reject REASON, or an edited Markdown body.
+"""The chair's answers by mail: approve, reject REASON, an edited Markdown body, or done ID (an action).
 
 A reply counts only if all of these hold, checked in this order:
   1. it comes from a configured chair address,
@@ -32,6 +32,7 @@ from bot.model import Mail, RawMail
 from bot.render.message import address_domain, bot_address
 from bot.review import lifecycle
 from bot.review.mail import chair_addresses
+from bot.review.memory import close_action
 from bot.review.notify import request_review, secret, tell_chair
 from bot.review.tokens import Tag, find_tag, find_unsubscribe_token, is_valid
 from bot.settings import Settings
@@ -46,13 +47,14 @@ _REVIEW_ID = re.compile(r"<review\.(\d{1,9})\.r(\d{1,6})\.([0-9a-f]{20})\.")
 _ATTRIBUTION = re.compile(r"^(On .{0,300} wrote:|-+ ?Original Message ?-+|_{20,})\s*$", re.IGNORECASE)
 _APPROVE = re.compile(r"approved?[.!]?", re.IGNORECASE)
 _REJECT = re.compile(r"reject(?:ed)?\b[\s:.-]*(.*)", re.IGNORECASE)
+_DONE = re.compile(r"done\s+#?(\d{1,9})\b[\s:.-]*(.*)", re.IGNORECASE)
 _AUTO = (("auto-submitted", None), ("x-autoreply", None), ("x-autorespond", None), ("precedence", "auto_reply"))
 
 
 @dataclass(frozen=True, slots=True)
 class ReplyResult:
     message_id: str
-    action: str  # approved | rejected | edited | unsubscribed | ignored | duplicate | auto-reply | not-review
+    action: str  # approved | rejected | edited | closed | unsubscribed | ignored | duplicate | auto-reply | not-review
     digest_id: int | None = None
     reason: str = ""
 
@@ -228,6 +230,8 @@ def _act(store: Store, settings: Settings, mail: Mail, tag: Tag, command: str, a
     if command == "unknown":
         return _ignore(mail, "no approve, reject REASON or Markdown found at the top of the reply", tag.digest_id)
     actor = mail.from_addr.strip().lower()
+    if command == "done":  # closes an action, not the draft: the token stays good for the answer to come
+        return _close_action(store, mail, tag, argument, actor)
     try:
         with store.transaction() as tx:
             tx.tokens.use(tag.token, mail.message_id, now())
@@ -242,6 +246,15 @@ def _act(store: Store, settings: Settings, mail: Mail, tag: Tag, command: str, a
 
 
 _PAST = {"approve": "approved", "reject": "rejected", "edit": "edited"}
+
+
+def _close_action(store: Store, mail: Mail, tag: Tag, argument: str, actor: str) -> ReplyResult:
+    number, _, note = argument.partition(" ")
+    try:
+        closed = close_action(store, int(number), by=actor, via="email", at=now(), note=note, ref=mail.message_id)
+    except ReviewError as exc:  # no such open action: nothing changes, and the chair is told
+        return _ignore(mail, str(exc), tag.digest_id)
+    return ReplyResult(mail.message_id, "closed", tag.digest_id, f"action #{closed.id}")
 
 
 def _apply(store: Store, tx: Transaction, tag: Tag, command: str, argument: str, actor: str) -> None:
@@ -263,7 +276,7 @@ def _review_again(store: Store, settings: Settings, digest_id: int, actor: str, 
 
 
 def parse_command(body: str) -> tuple[str, str]:
-    """("approve", ""), ("reject", reason), ("edit", markdown) or ("unknown", "")."""
+    """("approve", ""), ("reject", reason), ("edit", markdown), ("done", "ID note") or ("unknown", "")."""
     text = _own_text(body)
     lines = text.splitlines()
     first = lines[0].strip() if lines else ""
@@ -273,6 +286,9 @@ def parse_command(body: str) -> tuple[str, str]:
     if rejected:
         rest = [line for line in lines[1:] if not line.startswith(">")]
         return "reject", " ".join(" ".join([rejected.group(1), *rest]).split())
+    done = _DONE.fullmatch(first)
+    if done:
+        return "done", " ".join([done.group(1), *done.group(2).split()])
     if first.lower() == "edit":
         return ("edit", "\n".join(lines[1:]).strip("\n") + "\n") if len(lines) > 1 else ("unknown", "")
     if (first.startswith("#") or first == "---") and len(text) <= MAX_EDIT_CHARS:

@@ -63,6 +63,7 @@ def drafts_data(store: Store) -> list[dict[str, Any]]:
             "reminded_at": draft.reminded_at.isoformat() if draft.reminded_at else None,
             "last": _last(mine), "transitions": [_transition(c) for c in mine],
             "deliveries": _deliveries(store, draft.id),
+            "coverage": rev.digest.get("coverage"),
         })
     return out
 
@@ -95,6 +96,10 @@ def draft_detail(row: dict[str, Any]) -> str:
     lines = [f"#{row['id']} {row['subject']}",
              f"  state {row['state']}, revision {row['revision']}, period {row['period']}, drafted {row['age']} ago",
              "  history:"]
+    if row.get("coverage"):
+        from bot.render.minutes import coverage_line
+
+        lines.insert(2, f"  {coverage_line(row['coverage'])}")
     lines += [f"    {t['at'][:16].replace('T', ' ')}  {t['from'] or '-'} -> {t['to']}  by {t['actor']} via {t['via']}"
               + (f"  ({t['note']})" if t["note"] else "") for t in row["transitions"]]
     if row["deliveries"]:

@@ -170,18 +170,22 @@ def poll_job(transports: Transports, run: JobRun) -> str:
 
 def draft_job(transports: Transports, run: JobRun) -> str:
     from bot.pipeline.digest import build_digest
+    from bot.pipeline.followup import mails_to_cover
     from bot.review import lifecycle
     from bot.review.notify import check_ready, request_review, tell_chair
 
     settings, store = run.settings, run.store
+    # Never on a stale store: a reply that reached the mailbox since the last poll belongs in this draft.
+    fetched = f"{poll_job(transports, run)}; " if settings.source.host else ""
     start, end = draft_period(settings, run.due)
     period = period_text(start, end)
     wanted = settings.digest.min_messages
-    count = len(store.mails_between(start, end)) if wanted else 0
+    # A skipped week's messages are taken by no digest: the next one takes them as late mail.
+    count = sum(map(len, mails_to_cover(store, start, end))) if wanted else 0
     if count < wanted:
         told = tell_chair(settings, f"{settings.list.name}: no digest for {period} ({count} messages)",
                           _skip_note(period, count, wanted), mailer=transports.mailer)
-        return (f"skipped {period}: {count} message(s), fewer than digest.min_messages = {wanted}; "
+        return (f"{fetched}skipped {period}: {count} message(s), fewer than digest.min_messages = {wanted}; "
                 + ("told the chair" if told else "could not tell the chair"))
     check_ready(settings)  # a missing chair address or secret fails before a draft is stored, not after
     digest = build_digest(store, settings, start, end)
@@ -193,13 +197,16 @@ def draft_job(transports: Transports, run: JobRun) -> str:
     replaced = f", superseding #{', #'.join(map(str, info.superseded))}" if info.superseded else ""
     report = digest.model_report  # strategy = "llm": the items the model did not write (the review mail says why)
     extractive = f"; {len(report.fallbacks)} item(s) extractive instead" if report and report.fallbacks else ""
-    return (f"drafted #{info.id} for {period} ({digest.stats.get('messages', 0)} messages{replaced}{extractive}); "
+    late = f", {len(digest.coverage.late)} late" if digest.coverage and digest.coverage.late else ""
+    return (f"{fetched}drafted #{info.id} for {period} ({digest.stats.get('messages', 0)} messages{late}{replaced}"
+            f"{extractive}); "
             f"review mail sent to the chair")
 
 
 def _skip_note(period: str, count: int, wanted: int) -> str:
     return (f"The list had {count} message(s) in {period}, fewer than the {wanted} that digest.min_messages\n"
-            f"asks for, so no digest was drafted for that week. To draft one anyway:\n\n"
+            f"asks for, so no digest was drafted for that week; they go into the next digest.\n"
+            f"To draft one for that week anyway:\n\n"
             f"    digestbot draft --week-of {period[:10]} --notify\n")
 
 

@@ -123,7 +123,10 @@ class Runner:
         for spec in self.specs.values():
             old = self.jobstore.lookup_job(spec.id)
             if old is None:
-                self.jobstore.add_job(self._job(spec, spec.trigger.get_next_fire_time(None, now)))
+                # A new bot with a mailbox polls it at once, not an interval later: its store starts full.
+                polls_now = spec.id == "poll" and bool(self.settings.source.host)
+                first = now if polls_now else spec.trigger.get_next_fire_time(None, now)
+                self.jobstore.add_job(self._job(spec, first))
                 continue
             next_run = old.next_run_time
             if old.name != spec.key:

@@ -19,11 +19,12 @@ if TYPE_CHECKING:
     from bot.store.syncstate import SyncState
 
 
-def open_store(url: str) -> Store:
-    """Connect, create or migrate the schema, and return the store."""
+def open_store(url: str, list_name: str | None = None) -> Store:
+    """Connect, create or migrate the schema, and return the store (as list `list_name` sees it)."""
     from bot.store.database import open_store as open_database
+    from bot.store.schema import DEFAULT_LIST
 
-    return open_database(url)
+    return open_database(url, list_name or DEFAULT_LIST)
 
 
 def attach_store(url: str) -> Store:
@@ -33,23 +34,26 @@ def attach_store(url: str) -> Store:
     return attach_database(url)
 
 
-def open_mail_reader(url: str) -> SqliteMailReader | None:
-    """The light reader for a current SQLite store file; None when the Store must open it."""
-    from bot.store.schema import SCHEMA_VERSION
+def open_mail_reader(url: str, list_name: str | None = None) -> SqliteMailReader | None:
+    """The light reader for a current SQLite store file (list `list_name`'s mail); None when the Store must."""
+    from bot.store.schema import DEFAULT_LIST, SCHEMA_VERSION
     from bot.store.sqlite_reader import SqliteMailReader
 
     path = sqlite_path(url)
     if path is None or not path.is_file():
         return None
-    reader = SqliteMailReader(path)
+    reader = SqliteMailReader(path, list_name or DEFAULT_LIST)
     if reader.schema_version() != SCHEMA_VERSION:
         reader.close()
         return None
     return reader
 
 
-def open_store_writer(url: str) -> SqliteStoreWriter | None:
-    """The sqlite3 writer for a plain SQLite file store, created if new; None when the Store must open it."""
+def open_store_writer(url: str, list_name: str | None = None) -> SqliteStoreWriter | None:
+    """The sqlite3 writer for a plain SQLite file store, created if new; None when the Store must open it.
+
+    What it stores joins list `list_name` unless its add_raw is told other lists."""
+    from bot.store.schema import DEFAULT_LIST
     from bot.store.sqlite import create_private
     from bot.store.sqlite_writer import SqliteStoreWriter
 
@@ -60,7 +64,7 @@ def open_store_writer(url: str) -> SqliteStoreWriter | None:
         create_private(path)
     except OSError:
         return None  # the Store says why, in its words
-    writer = SqliteStoreWriter(path, url)
+    writer = SqliteStoreWriter(path, url, list_name or DEFAULT_LIST)
     if not writer.ready():
         writer.close()
         return None

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from bot.errors import StoreError
+from bot.store.schema import DEFAULT_LIST
 
 
 class StoreConflict(StoreError):
@@ -31,11 +32,13 @@ def maybe_aware(moment: datetime | None) -> datetime | None:
 
 
 class Access:
-    """The engine, and the connection of the transaction these methods run in (None: one of their own)."""
+    """The engine, the connection of the transaction these methods run in (None: one of their own),
+    and the list whose rows they read and write."""
 
-    def __init__(self, engine: sa.Engine, conn: sa.Connection | None = None) -> None:
+    def __init__(self, engine: sa.Engine, conn: sa.Connection | None = None, list_name: str = DEFAULT_LIST) -> None:
         self.engine = engine
         self._conn = conn
+        self.list_name = list_name
 
     @contextmanager
     def reading(self) -> Iterator[sa.Connection]:

@@ -19,23 +19,28 @@ from bot.store.tables import actions, digests
 
 
 class Actions(Access):
-    """`actions`."""
+    """`actions` of this list's digests."""
+
+    @property
+    def _bound(self) -> dict[str, Any]:
+        return {"list_name": self.list_name}
 
     def all(self, *, sent_only: bool = True) -> list[TrackedAction]:
         """Every action (of sent digests only, unless `sent_only` is False), by id."""
         where = " WHERE d.state = 'sent'" if sent_only else ""
         with self.reading() as conn:
-            return [action_from_values(row) for row in conn.execute(sa.text(f"{ACTIONS_SQL}{where} ORDER BY a.id"))]
+            return [action_from_values(row) for row in conn.execute(sa.text(f"{ACTIONS_SQL}{where} ORDER BY a.id"),
+                                                                            self._bound)]
 
     def get(self, action_id: int) -> TrackedAction | None:
         with self.reading() as conn:
-            row = conn.execute(sa.text(f"{ACTIONS_SQL} WHERE a.id = :id"), {"id": action_id}).first()
+            row = conn.execute(sa.text(f"{ACTIONS_SQL} WHERE a.id = :id"), {"id": action_id, **self._bound}).first()
         return None if row is None else action_from_values(row)
 
     def carried(self) -> list[TrackedAction]:
         """What a new digest lists: open actions of sent digests, and those done since the last sent one."""
         with self.reading() as conn:
-            return [action_from_values(row) for row in conn.execute(sa.text(CARRIED_SQL))]
+            return [action_from_values(row) for row in conn.execute(sa.text(CARRIED_SQL), self._bound)]
 
     def propose(self, digest_id: int, who: str, what: str, message_id: str, stamp: datetime) -> int:
         """The id of the action `what` of `message_id`, as draft `digest_id` lists it: the same action
@@ -43,7 +48,8 @@ class Actions(Access):
         with self.writing() as conn:
             row = conn.execute(
                 sa.select(actions.c.id, digests.c.state).join(digests, digests.c.id == actions.c.digest_id)
-                .where(actions.c.message_id == message_id, actions.c.what == what).order_by(actions.c.id)).first()
+                .where(actions.c.message_id == message_id, actions.c.what == what,
+                       digests.c.list_name == self.list_name).order_by(actions.c.id)).first()
             if row is not None:
                 if row.state != "sent":
                     conn.execute(actions.update().where(actions.c.id == row.id)

@@ -26,8 +26,8 @@ def _bounds(sql: str) -> sa.TextClause:
     return sa.text(sql).bindparams(sa.bindparam("start", type_=_TIME), sa.bindparam("end", type_=_TIME))
 
 
-def _utc(start: datetime, end: datetime) -> dict[str, Any]:
-    return {"start": start.astimezone(UTC), "end": end.astimezone(UTC)}
+def _utc(start: datetime, end: datetime, list_name: str) -> dict[str, Any]:
+    return {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "list_name": list_name}
 
 
 class Coverage(Access):
@@ -51,7 +51,8 @@ class Coverage(Access):
     def sent(self) -> list[tuple[int, str]]:
         """(digest id, Message-ID) of every message in a sent digest, by digest."""
         query = (sa.select(digest_messages.c.digest_id, digest_messages.c.message_id)
-                 .join(digests, digests.c.id == digest_messages.c.digest_id).where(digests.c.state == "sent")
+                 .join(digests, digests.c.id == digest_messages.c.digest_id)
+                 .where(digests.c.state == "sent", digests.c.list_name == self.list_name)
                  .order_by(digest_messages.c.digest_id, digest_messages.c.message_id))
         with self.reading() as conn:
             return [(row[0], row[1]) for row in conn.execute(query)]
@@ -59,9 +60,9 @@ class Coverage(Access):
     def late_mails(self, start: datetime, end: datetime) -> list[Mail]:
         """Mail dated before [start, end) that no digest holds, since the first sent digest (LATE_SQL)."""
         with self.reading() as conn:
-            return [mail_from_values(row) for row in conn.execute(_bounds(LATE_SQL), _utc(start, end))]
+            return [mail_from_values(row) for row in conn.execute(_bounds(LATE_SQL), _utc(start, end, self.list_name))]
 
     def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
         """Message-IDs dated in [start, end) that a digest of another period holds."""
         with self.reading() as conn:
-            return set(conn.scalars(_bounds(TAKEN_SQL), _utc(start, end)))
+            return set(conn.scalars(_bounds(TAKEN_SQL), _utc(start, end, self.list_name)))

@@ -23,12 +23,13 @@ from bot.store.identity import Placed, identify, place
 from bot.store.migrations import MIGRATIONS
 from bot.store.minutes import TrackedAction
 from bot.store.rows import MAIL_COLUMNS, Stored, mail_from_values, message_row, now, parsed_row
-from bot.store.schema import SCHEMA_VERSION, VERSION_QUERY, version_from
+from bot.store.schema import DEFAULT_LIST, SCHEMA_VERSION, VERSION_QUERY, version_from
 from bot.store.sqlite import chunks, create_private, sqlite_pragmas
 from bot.store.tables import (
     deliveries,
     digest_revisions,
     digests,
+    list_messages,
     message_raw,
     messages,
     meta,
@@ -53,12 +54,16 @@ class Store(Groups):
     from `Groups` (store.drafts, ...), alone or in one `transaction()`.
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: sa.Engine, list_name: str = DEFAULT_LIST) -> None:
+        super().__init__(engine, list_name=list_name)
+
+    def for_list(self, list_name: str) -> Store:
+        """This store, as list `list_name` sees it (the same engine: no new connections)."""
+        return Store(self.engine, list_name)
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """`with store.transaction() as tx:` the groups (tx.drafts, ...) in one transaction."""
-        return begin(self.engine)
+        return begin(self.engine, self.list_name)
 
     def close(self) -> None:
         """Close the pooled connections (the store stays usable: it reconnects on the next call)."""
@@ -74,9 +79,10 @@ class Store(Groups):
 
     # -- messages ---------------------------------------------------------
 
-    def add_raw(self, batch: Sequence[RawMail]) -> list[Stored]:
+    def add_raw(self, batch: Sequence[RawMail], lists: Sequence[str] | None = None) -> list[Stored]:
         """Store raw bytes under their keys (bot/store/identity.py); a message already stored is not stored twice.
 
+        Each message belongs to `lists` from now on (None: this store's list), stored before or not.
         Returns one `Stored` per distinct message in `batch`, in order.
         """
         identities = [identify(mail.raw) for mail in batch]
@@ -84,6 +90,7 @@ class Store(Groups):
             placed = place(identities, self._stored_under(conn, [k for i in identities for k in i.keys]))
             added = iter(self._insert(conn, [(p, batch[p.index]) for p in placed if p.pk is None]))
             pks = [p.pk if p.pk is not None else next(added) for p in placed]
+            self._join(conn, pks, (self.list_name,) if lists is None else lists)
         return [Stored(pk, p.key, p.pk is None, batch[p.index].raw) for pk, p in zip(pks, placed, strict=True)]
 
     @staticmethod
@@ -105,6 +112,17 @@ class Store(Groups):
         conn.execute(message_raw.insert(), [{"message_pk": pk, "raw": mail.raw}
                                             for pk, (_, mail) in zip(pks, fresh, strict=True)])
         return pks
+
+    @staticmethod
+    def _join(conn: sa.Connection, pks: Sequence[int], lists: Sequence[str]) -> None:
+        """Messages `pks` belong to `lists`, once each."""
+        for name in lists:
+            for chunk in chunks(list(dict.fromkeys(pks))):
+                have = set(conn.scalars(sa.select(list_messages.c.message_pk).where(
+                    list_messages.c.list_name == name, list_messages.c.message_pk.in_(chunk))))
+                rows = [{"list_name": name, "message_pk": pk} for pk in chunk if pk not in have]
+                if rows:
+                    conn.execute(list_messages.insert(), rows)
 
     @staticmethod
     def _stored_under(conn: sa.Connection, keys: list[str]) -> dict[str, tuple[int, str | None]]:
@@ -147,7 +165,8 @@ class Store(Groups):
 
     def mails_between(self, start: datetime, end: datetime) -> list[Mail]:
         start, end = start.astimezone(UTC), end.astimezone(UTC)
-        query = _mail_select().where(messages.c.date >= start, messages.c.date < end)
+        query = _mail_select().where(messages.c.date >= start, messages.c.date < end).where(
+            messages.c.id.in_(sa.select(list_messages.c.message_pk).where(list_messages.c.list_name == self.list_name)))
         with self.engine.connect() as conn:
             return [mail_from_values(row) for row in conn.execute(query.order_by(messages.c.date, messages.c.id))]
 
@@ -225,16 +244,19 @@ def _mail_select() -> sa.Select[Any]:
     return sa.select(*(messages.c[name] for name in MAIL_COLUMNS)).where(messages.c.state != "new")
 
 
-def open_store(url: str) -> Store:
-    """Connect, create or migrate the schema, and return the store."""
+def open_store(url: str, list_name: str = DEFAULT_LIST) -> Store:
+    """Connect, create or migrate the schema, and return the store, as list `list_name` sees it.
+
+    A store from before lists (schema version 5) gives everything it holds to `list_name`.
+    """
     try:
         engine = _engine(url)
-        _migrate(engine)
+        _migrate(engine, list_name)
     except sa.exc.SQLAlchemyError as exc:
         raise StoreError(f"cannot open store {safe_url(url)}: {exc.__class__.__name__}: {_first_line(exc)}") from None
     except OSError as exc:
         raise StoreError(f"cannot open store {safe_url(url)}: {exc.strerror}") from None
-    return Store(engine)
+    return Store(engine, list_name)
 
 
 def database_file(url: str) -> str | None:
@@ -313,8 +335,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     sqlite_pragmas(dbapi_conn)
 
 
-def _migrate(engine: sa.Engine) -> None:
+def _migrate(engine: sa.Engine, list_name: str) -> None:
     with engine.begin() as conn:
+        conn.info["list_name"] = list_name  # whose rows the older ones become (migrations._lists)
         if _schema_version(conn) == SCHEMA_VERSION:
             return  # opening a current store writes nothing
         if conn.dialect.name == "sqlite":

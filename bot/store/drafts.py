@@ -71,16 +71,21 @@ def _draft(row: Any) -> Draft:
 class Drafts(Access):
     """`digests`, `digest_revisions` and `transitions`."""
 
+    @property
+    def _mine(self) -> sa.ColumnElement[bool]:
+        """This list's rows."""
+        return digests.c.list_name == self.list_name
+
     # -- reading ------------------------------------------------------------------
 
     def get(self, digest_id: int) -> Draft | None:
         with self.reading() as conn:
-            row = conn.execute(sa.select(digests).where(digests.c.id == digest_id)).first()
+            row = conn.execute(sa.select(digests).where(digests.c.id == digest_id, self._mine)).first()
         return None if row is None else _draft(row)
 
     def all(self, states: Sequence[str] = ()) -> list[Draft]:
         """Every draft (or those in `states`), by period, then id."""
-        query = sa.select(digests).order_by(digests.c.period_start, digests.c.id)
+        query = sa.select(digests).where(self._mine).order_by(digests.c.period_start, digests.c.id)
         if states:
             query = query.where(digests.c.state.in_(states))
         with self.reading() as conn:
@@ -88,13 +93,13 @@ class Drafts(Access):
 
     def of_period(self, start: datetime, end: datetime) -> list[Draft]:
         """The drafts of exactly this period, in any state."""
-        query = sa.select(digests).where(digests.c.period_start == start, digests.c.period_end == end)
+        query = sa.select(digests).where(digests.c.period_start == start, digests.c.period_end == end, self._mine)
         with self.reading() as conn:
             return [_draft(row) for row in conn.execute(query)]
 
     def count_by_state(self, states: Sequence[str]) -> dict[str, int]:
         """How many drafts are in each of `states` (0 for none)."""
-        query = (sa.select(digests.c.state, sa.func.count()).where(digests.c.state.in_(states))
+        query = (sa.select(digests.c.state, sa.func.count()).where(digests.c.state.in_(states), self._mine)
                  .group_by(digests.c.state))
         with self.reading() as conn:
             found = {state: n for state, n in conn.execute(query)}
@@ -112,7 +117,8 @@ class Drafts(Access):
 
     def history(self, digest_id: int | None = None) -> list[Transition]:
         """Every recorded change (of one draft, or of all), oldest first."""
-        query = sa.select(transitions).order_by(transitions.c.id)
+        query = (sa.select(transitions).join(digests, digests.c.id == transitions.c.digest_id)
+                 .where(self._mine).order_by(transitions.c.id))
         if digest_id is not None:
             query = query.where(transitions.c.digest_id == digest_id)
         with self.reading() as conn:
@@ -126,7 +132,7 @@ class Drafts(Access):
         with self.writing() as conn:
             result = conn.execute(digests.insert().values(
                 period_start=start, period_end=end, state="drafted", revision=1, mail_message_id="pending",
-                created_at=stamp, updated_at=stamp))
+                created_at=stamp, updated_at=stamp, list_name=self.list_name))
         key = result.inserted_primary_key
         assert key is not None
         return int(key[0])

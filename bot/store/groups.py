@@ -19,6 +19,7 @@ from bot.store.coverage import Coverage
 from bot.store.deliveries import Deliveries
 from bot.store.drafts import Drafts
 from bot.store.ledger import ScheduleLedger
+from bot.store.schema import DEFAULT_LIST
 from bot.store.subscribers import Subscribers
 from bot.store.tokens import Tokens
 
@@ -27,15 +28,16 @@ class Groups:
     """drafts, deliveries, subscribers, tokens, the schedule ledger, coverage and actions, over one engine
     (or connection)."""
 
-    def __init__(self, engine: sa.Engine, conn: sa.Connection | None = None) -> None:
+    def __init__(self, engine: sa.Engine, conn: sa.Connection | None = None, list_name: str = DEFAULT_LIST) -> None:
         self.engine = engine
-        self.drafts = Drafts(engine, conn)
-        self.deliveries = Deliveries(engine, conn)
-        self.subscribers = Subscribers(engine, conn)
-        self.tokens = Tokens(engine, conn)
-        self.ledger = ScheduleLedger(engine, conn)
-        self.coverage = Coverage(engine, conn)
-        self.actions = Actions(engine, conn)
+        self.list_name = list_name  # the list whose drafts, subscribers, schedule and actions these are
+        self.drafts = Drafts(engine, conn, list_name)
+        self.deliveries = Deliveries(engine, conn, list_name)
+        self.subscribers = Subscribers(engine, conn, list_name)
+        self.tokens = Tokens(engine, conn, list_name)
+        self.ledger = ScheduleLedger(engine, conn, list_name)
+        self.coverage = Coverage(engine, conn, list_name)
+        self.actions = Actions(engine, conn, list_name)
 
 
 class Transaction(Groups):
@@ -43,10 +45,10 @@ class Transaction(Groups):
 
 
 @contextmanager
-def begin(engine: sa.Engine) -> Iterator[Transaction]:
+def begin(engine: sa.Engine, list_name: str = DEFAULT_LIST) -> Iterator[Transaction]:
     """A new transaction, committed when the block ends (rolled back on an error)."""
     try:
         with engine.begin() as conn:
-            yield Transaction(engine, conn)
+            yield Transaction(engine, conn, list_name)
     except sa.exc.IntegrityError as exc:  # raised at commit by a deferred constraint
         raise StoreConflict(f"already stored: {str(exc.orig).splitlines()[0] if exc.orig else exc}") from exc

@@ -47,19 +47,24 @@ def _maybe_utc(moment: datetime | None) -> datetime | None:
 
 
 class ScheduleLedger(Access):
-    """`schedule_runs`: one row per job."""
+    """`schedule_runs`: one row per job of this list."""
+
+    @property
+    def _mine(self) -> sa.ColumnElement[bool]:
+        """This list's rows."""
+        return schedule_runs.c.list_name == self.list_name
 
     def prepare(self, job_ids: Iterable[str]) -> None:
         """A row for each job that has none (the table itself comes with the schema)."""
         with self.writing() as conn:
-            have = set(conn.scalars(sa.select(schedule_runs.c.job_id)))
+            have = set(conn.scalars(sa.select(schedule_runs.c.job_id).where(self._mine)))
             for job_id in job_ids:
                 if job_id not in have:
-                    conn.execute(schedule_runs.insert().values(job_id=job_id, failures=0))
+                    conn.execute(schedule_runs.insert().values(list_name=self.list_name, job_id=job_id, failures=0))
 
     def _update(self, job_id: str, **values: Any) -> None:
         with self.writing() as conn:
-            conn.execute(schedule_runs.update().where(schedule_runs.c.job_id == job_id).values(**values))
+            conn.execute(schedule_runs.update().where(schedule_runs.c.job_id == job_id, self._mine).values(**values))
 
     def owe(self, job_id: str, due: datetime) -> None:
         """One owed run per job: a newer due time replaces an older one (coalescing)."""
@@ -76,7 +81,7 @@ class ScheduleLedger(Access):
         due = _utc(due)
         failures = schedule_runs.c.failures + 1 if outcome == "failed" else 0
         with self.writing() as conn:
-            row = schedule_runs.c.job_id == job_id
+            row = sa.and_(schedule_runs.c.job_id == job_id, self._mine)
             conn.execute(schedule_runs.update().where(row).values(
                 last_for=due, last_at=_utc(at), last_outcome=outcome, last_line=line, started_at=None,
                 failures=failures))
@@ -89,7 +94,7 @@ class ScheduleLedger(Access):
 
     def owed(self) -> list[Owed]:
         """Every job that owes a run."""
-        query = sa.select(schedule_runs).where(schedule_runs.c.owed_for.is_not(None))
+        query = sa.select(schedule_runs).where(schedule_runs.c.owed_for.is_not(None), self._mine)
         with self.reading() as conn:
             return [Owed(r.job_id, _utc(r.owed_for), r.started_at is not None) for r in conn.execute(query)]
 
@@ -100,7 +105,7 @@ class ScheduleLedger(Access):
                 return {}
             return {r.job_id: LastRun(_maybe_utc(r.owed_for), _maybe_utc(r.last_for), _maybe_utc(r.last_at),
                                       r.last_outcome or "", r.last_line or "", r.failures)
-                    for r in conn.execute(sa.select(schedule_runs))}
+                    for r in conn.execute(sa.select(schedule_runs).where(self._mine))}
 
     # -- APScheduler's job store ------------------------------------------------------
 

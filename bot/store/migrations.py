@@ -11,8 +11,18 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from bot.store.identity import fingerprint
+from bot.store.schema import DEFAULT_LIST
 from bot.store.sqlite import chunks
-from bot.store.tables import actions, digest_messages, message_raw, messages, schedule_runs
+from bot.store.tables import (
+    actions,
+    digest_messages,
+    digests,
+    list_messages,
+    message_raw,
+    messages,
+    schedule_runs,
+    subscribers,
+)
 
 
 def _index_by_state(conn: sa.Connection) -> None:
@@ -49,8 +59,54 @@ def _coverage_and_actions(conn: sa.Connection) -> None:
 
 
 def _published(conn: sa.Connection) -> None:
-    """5: the published archive's pages (issue: a public archive of the minutes)."""
+    """5: nothing to change. The public archive (bot/publish) is rendered from what is already stored:
+    the sent digests, the revision each delivery carried, and the time of the `sent` transition."""
+
+
+def _lists(conn: sa.Connection) -> None:
+    """6: rows belong to a list (issue: many lists, one instance).
+
+    What was stored before belongs to the list of the config that opens the store now
+    (`conn.info["list_name"]`, set by bot/store/database.py): every message, draft, subscriber and ledger row.
+    """
+    name = conn.info.get("list_name", DEFAULT_LIST)
+    list_messages.create(conn, checkfirst=True)
+    if not conn.scalar(sa.select(sa.func.count()).select_from(list_messages)):
+        conn.execute(list_messages.insert().from_select(
+            ["list_name", "message_pk"], sa.select(sa.literal(name, LIST_TYPE), messages.c.id)))
+    found = sa.inspect(conn)
+    if "list_name" not in {c["name"] for c in found.get_columns("digests")}:
+        conn.exec_driver_sql(f"ALTER TABLE digests ADD COLUMN list_name {_list_column(conn)}")
+    next(i for i in digests.indexes if i.name == "ix_digests_list_name").create(conn, checkfirst=True)
+    for table in (subscribers, schedule_runs):
+        if found.get_pk_constraint(table.name)["constrained_columns"][0] != "list_name":
+            _keyed_by_list(conn, table, found.get_pk_constraint(table.name)["name"])
+    for table in (digests, subscribers, schedule_runs):
+        conn.execute(table.update().where(table.c.list_name == DEFAULT_LIST).values(list_name=name))
+
+
+LIST_TYPE = sa.String(100)
+
+
+def _list_column(conn: sa.Connection) -> str:
+    return f"{LIST_TYPE.compile(dialect=conn.dialect)} DEFAULT '{DEFAULT_LIST}' NOT NULL"
+
+
+def _keyed_by_list(conn: sa.Connection, table: sa.Table, pk_name: str | None) -> None:
+    """`table`'s key becomes (list_name, ...): a new column in front of it."""
+    if conn.dialect.name == "sqlite":  # no ALTER of a key: the table is made again (nothing references it)
+        old = f"{table.name}_v5"
+        conn.exec_driver_sql(f'ALTER TABLE "{table.name}" RENAME TO "{old}"')
+        table.create(conn)
+        names = ", ".join(f'"{c.name}"' for c in table.columns if c.name != "list_name")
+        conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{old}"')
+        conn.exec_driver_sql(f'DROP TABLE "{old}"')
+        return
+    keys = ", ".join(f'"{c.name}"' for c in table.primary_key.columns)
+    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN list_name {_list_column(conn)}')
+    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" DROP CONSTRAINT "{pk_name}"')
+    conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD PRIMARY KEY ({keys})')
 
 
 MIGRATIONS: list[Callable[[sa.Connection], None]] = [_index_by_state, _identity_and_ledger, _coverage_and_actions,
-                                                     _published]
+                                                     _published, _lists]

@@ -7,6 +7,8 @@ with typed times. No SQLAlchemy here: the draft fast path reads it.
 
 A digest "holds" a message while it is drafted, awaiting, approved or sent;
 a rejected or superseded draft holds nothing, so what it took is free again.
+Everything is of one list (`:list_name`): its messages (list_messages) and its digests; a message
+cross-posted to two lists is in a digest of each.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from bot.store.sqlite import from_sqlite_text
 HOLDING = ("drafted", "awaiting", "approved", "sent")
 _HOLDING_SQL = ", ".join(f"'{state}'" for state in HOLDING)
 _COLUMNS = ", ".join(f"m.{name}" for name in MAIL_COLUMNS)
+_OF_LIST = "m.id IN (SELECT lm.message_pk FROM list_messages lm WHERE lm.list_name = :list_name)"
 
 # Held by a digest of another period (a redraft of the same period may take its own messages again).
 _HELD_ELSEWHERE = (
     "EXISTS (SELECT 1 FROM digest_messages dm JOIN digests d ON d.id = dm.digest_id "
-    f"WHERE dm.message_id = m.message_id AND d.state IN ({_HOLDING_SQL}) "
+    f"WHERE dm.message_id = m.message_id AND d.list_name = :list_name AND d.state IN ({_HOLDING_SQL}) "
     "AND NOT (d.period_start = :start AND d.period_end = :end))"
 )
 
@@ -34,8 +37,8 @@ _HELD_ELSEWHERE = (
 # first sent digest. A week skipped by digest.min_messages, a rejected week and a reply that
 # arrived after its week was drafted all end up here; the history before the first digest does not.
 LATE_SQL = (
-    f"SELECT {_COLUMNS} FROM messages m WHERE m.state != 'new' AND m.date < :start "
-    "AND EXISTS (SELECT 1 FROM digests f WHERE f.state = 'sent' "
+    f"SELECT {_COLUMNS} FROM messages m WHERE m.state != 'new' AND m.date < :start AND {_OF_LIST} "
+    "AND EXISTS (SELECT 1 FROM digests f WHERE f.state = 'sent' AND f.list_name = :list_name "
     "AND (m.imported_at >= f.created_at OR m.date >= f.period_start)) "
     f"AND NOT {_HELD_ELSEWHERE} ORDER BY m.date, m.id"
 )
@@ -43,7 +46,7 @@ LATE_SQL = (
 # Messages dated in the period that a digest of another (overlapping or later) period already holds.
 TAKEN_SQL = (
     "SELECT m.message_id FROM messages m WHERE m.state != 'new' AND m.date >= :start AND m.date < :end "
-    f"AND {_HELD_ELSEWHERE}"
+    f"AND {_OF_LIST} AND {_HELD_ELSEWHERE}"
 )
 
 # The actions a new digest lists: still open, or done and not yet listed as done by a sent digest;
@@ -51,7 +54,8 @@ TAKEN_SQL = (
 ACTION_COLUMNS = ("id", "who", "what", "digest_id", "message_id", "state", "created_at", "closed_at", "closed_by",
                   "closed_via", "note", "reported_in")
 _ACTION_SELECT = ", ".join(f"a.{name}" for name in ACTION_COLUMNS) + ", d.period_start, d.state"
-ACTIONS_SQL = f"SELECT {_ACTION_SELECT} FROM actions a JOIN digests d ON d.id = a.digest_id"
+ACTIONS_SQL = (f"SELECT {_ACTION_SELECT} FROM actions a JOIN digests d ON d.id = a.digest_id "
+               "AND d.list_name = :list_name")
 CARRIED_SQL = (
     f"{ACTIONS_SQL} WHERE d.state = 'sent' AND (a.state = 'open' OR NOT EXISTS "
     "(SELECT 1 FROM digests r WHERE r.id = a.reported_in AND r.state = 'sent')) ORDER BY a.id"

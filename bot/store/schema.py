@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 VERSION_QUERY = "SELECT value FROM meta WHERE key = 'schema_version'"
+# The list of a single-list config that names none ([list] name): rows from before lists belong to the
+# list of the config that first opens the store at version 6 (bot/store/migrations.py).
+DEFAULT_LIST = "list"
+LIST_NAME = "VARCHAR(100)"  # bot/listconfig.py: a list's name is at most 100 characters
 
 # Column kinds, as SQLite declares them (tables.py maps each to its SQLAlchemy type).
 INT, BIGINT, TEXT, TIME, BOOL, BYTES = "INTEGER", "BIGINT", "TEXT", "DATETIME", "BOOLEAN", "BLOB"
@@ -31,6 +35,7 @@ class Column:
     unique: bool = False
     default: object = None  # filled in by SQLAlchemy on insert, not by the database
     references: str | None = None  # "table.column"
+    server_default: str | None = None  # a text the database fills in (what older rows got when it was added)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +93,12 @@ TABLES = (
         Column("raw", BYTES, required=True),
     ),
     _table(
+        "list_messages",  # a message is stored once and belongs to every list whose folder it came from
+        Column("list_name", LIST_NAME, key=True),
+        Column("message_pk", INT, key=True, references="messages.id"),
+        Index("ix_list_messages_message_pk", ("message_pk",)),
+    ),
+    _table(
         "sync_state",
         Column("folder", varchar(512), key=True),
         Column("uidvalidity", BIGINT),
@@ -107,7 +118,9 @@ TABLES = (
         Column("updated_at", TIME, required=True),
         Column("reminded_at", TIME),
         Column("superseded_by", INT),
+        Column("list_name", LIST_NAME, required=True, server_default=DEFAULT_LIST),  # last: added by version 6
         Index("ix_digests_period", ("period_start", "period_end")),
+        Index("ix_digests_list_name", ("list_name", "period_start")),
     ),
     _table(
         "digest_revisions",
@@ -143,6 +156,7 @@ TABLES = (
     ),
     _table(
         "subscribers",
+        Column("list_name", LIST_NAME, key=True, server_default=DEFAULT_LIST),
         Column("address", varchar(512), key=True),
         Column("name", TEXT, required=True, default=""),
         Column("active", BOOL, required=True, default=True),
@@ -157,7 +171,8 @@ TABLES = (
         Column("message_id", varchar(998), required=True, default=""),
     ),
     _table(
-        "schedule_runs",  # the scheduler's ledger: one row per job
+        "schedule_runs",  # the scheduler's ledger: one row per job of each list
+        Column("list_name", LIST_NAME, key=True, server_default=DEFAULT_LIST),
         Column("job_id", varchar(64), key=True),
         Column("owed_for", TIME),  # fire time of a run that is due and not finished
         Column("started_at", TIME),  # set while that run is under way
@@ -198,7 +213,8 @@ TABLE = {table.name: table for table in TABLES}
 
 def create_table_sql(table: Table) -> str:
     """SQLite's CREATE TABLE for `table`, declared as SQLAlchemy declares it."""
-    lines = [f'"{c.name}" {c.kind}' + (" NOT NULL" if c.required or c.key else "") for c in table.columns]
+    lines = [f'"{c.name}" {c.kind}' + (f" DEFAULT '{c.server_default}'" if c.server_default is not None else "")
+             + (" NOT NULL" if c.required or c.key else "") for c in table.columns]
     lines.append("PRIMARY KEY ({})".format(", ".join(f'"{c.name}"' for c in table.columns if c.key)))
     lines.extend(f'UNIQUE ("{c.name}")' for c in table.columns if c.unique)
     for column in table.columns:

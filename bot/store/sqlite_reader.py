@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from bot.errors import StoreError, sqlite_file_error
 from bot.store.minutes import CARRIED_SQL, LATE_SQL, TAKEN_SQL, TrackedAction, action_from_values
 from bot.store.rows import MAIL_COLUMNS, mail_from_values
+from bot.store.schema import DEFAULT_LIST
 from bot.store.sqlite import chunks, schema_version, to_sqlite_text
 
 if TYPE_CHECKING:
@@ -60,8 +61,9 @@ class SqliteMailReader:
 
     _SELECT = f"SELECT {', '.join(MAIL_COLUMNS)} FROM messages WHERE state != 'new'"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, list_name: str = DEFAULT_LIST) -> None:
         self.path = path
+        self.list_name = list_name  # whose mail it reads (list_messages)
         self._conn = self._guarded(lambda: sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True,
                                                            timeout=10))
 
@@ -69,8 +71,9 @@ class SqliteMailReader:
         return self._guarded(lambda: schema_version(self._conn))
 
     def mails_between(self, start: datetime, end: datetime) -> list[Mail]:
-        bounds = (to_sqlite_text(start), to_sqlite_text(end))
-        query = f"{self._SELECT} AND date >= ? AND date < ? ORDER BY date, id"
+        bounds = (to_sqlite_text(start), to_sqlite_text(end), self.list_name)
+        query = (f"{self._SELECT} AND date >= ? AND date < ? AND id IN "
+                 "(SELECT message_pk FROM list_messages WHERE list_name = ?) ORDER BY date, id")
         return self._guarded(lambda: [mail_from_values(row) for row in self._conn.execute(query, bounds)])
 
     def mails_by_ids(self, ids: Iterable[str]) -> list[Mail]:
@@ -78,15 +81,16 @@ class SqliteMailReader:
         return [mail for chunk in chunks(wanted) for mail in self._guarded(partial(self._by_ids, chunk))]
 
     def late_mails(self, start: datetime, end: datetime) -> list[Mail]:
-        bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end)}
+        bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name}
         return self._guarded(lambda: [mail_from_values(row) for row in self._conn.execute(LATE_SQL, bounds)])
 
     def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
-        bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end)}
+        bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name}
         return self._guarded(lambda: {row[0] for row in self._conn.execute(TAKEN_SQL, bounds)})
 
     def carried_actions(self) -> list[TrackedAction]:
-        return self._guarded(lambda: [action_from_values(row) for row in self._conn.execute(CARRIED_SQL)])
+        return self._guarded(lambda: [action_from_values(row) for row in self._conn.execute(CARRIED_SQL,
+                                                                                     {"list_name": self.list_name})])
 
     def _by_ids(self, chunk: list[str]) -> list[Mail]:
         query = f"{self._SELECT} AND message_id IN ({', '.join('?' * len(chunk))})"

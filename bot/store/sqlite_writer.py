@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from bot.errors import sqlite_file_error
 from bot.store.identity import Identity, identify, place
 from bot.store.rows import Stored, message_row, now, parsed_row
-from bot.store.schema import SCHEMA_SQL, SCHEMA_VERSION
+from bot.store.schema import DEFAULT_LIST, SCHEMA_SQL, SCHEMA_VERSION
 from bot.store.sqlite import chunks, schema_version, sqlite_pragmas, to_sqlite_text
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ class RawStore(Protocol):
     @property
     def shared_url(self) -> str | None: ...
 
-    def add_raw(self, batch: Sequence[RawMail]) -> list[Stored]: ...
+    def add_raw(self, batch: Sequence[RawMail], lists: Sequence[str] | None = None) -> list[Stored]: ...
 
     def raw_of(self, pks: Sequence[int]) -> Iterator[tuple[int, bytes]]: ...
 
@@ -53,9 +53,10 @@ class RawStore(Protocol):
 class SqliteStoreWriter:
     """The write path of an import (raw mail, then parsed rows) through the stdlib sqlite3 module."""
 
-    def __init__(self, path: Path, url: str) -> None:
+    def __init__(self, path: Path, url: str, list_name: str = DEFAULT_LIST) -> None:
         self.path = path
         self.url = url
+        self.list_name = list_name  # the list mail joins unless add_raw is told others
         # Autocommit mode: every transaction below is begun and committed explicitly.
         self._conn = self._guarded(lambda: sqlite3.connect(path, timeout=10, isolation_level=None))
         self._guarded(lambda: sqlite_pragmas(self._conn))
@@ -82,12 +83,14 @@ class SqliteStoreWriter:
             self._conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         return True
 
-    def add_raw(self, batch: Sequence[RawMail]) -> list[Stored]:
-        """As Store.add_raw: raw bytes under their keys, a message already stored not stored twice, committed."""
+    def add_raw(self, batch: Sequence[RawMail], lists: Sequence[str] | None = None) -> list[Stored]:
+        """As Store.add_raw: raw bytes under their keys, a message already stored not stored twice, each
+        in `lists` (None: this writer's list), committed."""
         identities = [identify(mail.raw) for mail in batch]
-        return self._guarded(lambda: self._add(batch, identities))
+        names = (self.list_name,) if lists is None else tuple(lists)
+        return self._guarded(lambda: self._add(batch, identities, names))
 
-    def _add(self, batch: Sequence[RawMail], identities: list[Identity]) -> list[Stored]:
+    def _add(self, batch: Sequence[RawMail], identities: list[Identity], lists: tuple[str, ...]) -> list[Stored]:
         with self._transaction():
             placed = place(identities, self._stored_under([k for i in identities for k in i.keys]))
             stamp = now()
@@ -102,6 +105,8 @@ class SqliteStoreWriter:
             self._conn.executemany("INSERT INTO message_raw (message_pk, raw) VALUES (?, ?)",
                                    ((pk, batch[spot.index].raw)
                                     for pk, spot in zip(pks, placed, strict=True) if spot.pk is None))
+            self._conn.executemany("INSERT OR IGNORE INTO list_messages (list_name, message_pk) VALUES (?, ?)",
+                                   ((name, pk) for name in lists for pk in dict.fromkeys(pks)))
         return [Stored(pk, spot.key, spot.pk is None, batch[spot.index].raw)
                 for pk, spot in zip(pks, placed, strict=True)]
 

@@ -28,15 +28,20 @@ class Subscriber:
 class Subscribers(Access):
     """`subscribers`, keyed by the bare lower-case address (the caller normalizes it)."""
 
+    @property
+    def _mine(self) -> sa.ColumnElement[bool]:
+        """This list's rows."""
+        return subscribers.c.list_name == self.list_name
+
     def get(self, address: str) -> Subscriber | None:
         with self.reading() as conn:
-            row = conn.execute(sa.select(subscribers).where(subscribers.c.address == address)).first()
+            row = conn.execute(sa.select(subscribers).where(subscribers.c.address == address, self._mine)).first()
         return None if row is None else Subscriber(row.address, row.name, bool(row.active), row.changed_at,
                                                    row.changed_via)
 
     def all(self, *, include_inactive: bool = False) -> list[Subscriber]:
         """The active subscribers (or every row), by address."""
-        query = sa.select(subscribers).order_by(subscribers.c.address)
+        query = sa.select(subscribers).where(self._mine).order_by(subscribers.c.address)
         if not include_inactive:
             query = query.where(subscribers.c.active)
         with self.reading() as conn:
@@ -47,20 +52,21 @@ class Subscribers(Access):
         """Make `address` active, named `name` ("" keeps a known name); False, and nothing written,
         if it was active already under that name (or `name` is "")."""
         with self.writing() as conn:
-            row = conn.execute(sa.select(subscribers).where(subscribers.c.address == address)).first()
+            row = conn.execute(sa.select(subscribers).where(subscribers.c.address == address, self._mine)).first()
             if row is not None and row.active and (not name or name == row.name):
                 return False
             values = {"name": name or (row.name if row else ""), "active": True, "changed_at": stamp,
                       "changed_via": via}
             if row is None:
-                conn.execute(subscribers.insert().values(address=address, **values))
+                conn.execute(subscribers.insert().values(list_name=self.list_name, address=address, **values))
             else:
-                conn.execute(subscribers.update().where(subscribers.c.address == address).values(**values))
+                conn.execute(subscribers.update().where(subscribers.c.address == address, self._mine).values(**values))
         return True
 
     def unsubscribe(self, address: str, via: str, stamp: datetime) -> bool:
         """Make an active subscriber inactive (the row stays, as a record); False if it was not active."""
         with self.writing() as conn:
-            result = conn.execute(subscribers.update().where(subscribers.c.address == address, subscribers.c.active)
+            result = conn.execute(subscribers.update().where(subscribers.c.address == address, self._mine,
+                                                             subscribers.c.active)
                                   .values(active=False, changed_at=stamp, changed_via=via))
         return result.rowcount == 1

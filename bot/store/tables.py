@@ -24,7 +24,8 @@ def _column(column: schema.Column) -> sa.Column[Any]:
     foreign = (sa.ForeignKey(column.references),) if column.references else ()
     return sa.Column(column.name, _type(column.kind), *foreign, primary_key=column.key,
                      nullable=not (column.required or column.key), unique=column.unique or None,
-                     default=column.default)
+                     default=column.default,
+                     server_default=column.server_default)
 
 
 def _table(metadata: sa.MetaData, table: schema.Table) -> sa.Table:
@@ -38,6 +39,7 @@ _made = {table.name: _table(metadata, table) for table in schema.TABLES}
 meta = _made["meta"]
 messages = _made["messages"]
 message_raw = _made["message_raw"]
+list_messages = _made["list_messages"]
 sync_state = _made["sync_state"]
 digests = _made["digests"]
 digest_revisions = _made["digest_revisions"]

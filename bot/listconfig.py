@@ -1,0 +1,110 @@
+"""A config's [[lists]] entries, each made into a whole single-list Settings view (bot/settings.py).
+
+    [[lists]]
+    name = "xen-devel"                 # unique; letters, digits, . _ -
+    address = "xen-devel@lists.example.org"
+    folders = ["lists/xen-devel"]      # default: [name]
+    chair = "Maya Okafor"
+    chair_address = "maya@example.org"
+    [lists.digest]                     # any [digest], [review], [smtp], [publish] or [schedule] key,
+    min_messages = 5                   # for this list alone
+
+Everything not overridden is the file's own section. A mistake names the file,
+the entry (its name and position) and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from dataclasses import fields, replace
+from pathlib import Path
+from typing import Any
+
+from bot import settings as base
+from bot.errors import ConfigError
+
+LIST_KEYS = ("name", "address", "archive_url", "timezone", "folders", "chair", "chair_address")
+OVERRIDABLE: dict[str, type[Any]] = {
+    "digest": base.DigestSettings, "review": base.ReviewSettings, "smtp": base.SmtpSettings,
+    "publish": base.PublishSettings, "schedule": base.ScheduleSettings,
+}
+# One poller and one log serve every list.
+GLOBAL_ONLY = {"schedule": ("poll_minutes", "log_file")}
+# A name is a store key, part of a job id and a folder name of the published archive.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def list_entries(settings: base.Settings, entries: Any, where: str) -> tuple[base.Settings, ...]:
+    """The views of `entries` (the TOML array), checked; `settings` is the file's own, checked and anchored."""
+    if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(f"{where}: lists: expected one or more [[lists]] tables")
+    if settings.source.archive_folders or "folders" in _explicit(settings.source):
+        raise ConfigError(f"{where}: source.folders: with [[lists]], each list names its own folders")
+    hints = {cls: typing.get_type_hints(cls) for cls in OVERRIDABLE.values()}
+    folder = Path(where).resolve().parent
+    seen: dict[str, int] = {}
+    views = []
+    for index, entry in enumerate(entries):
+        views.append(_view(settings, entry, where, index, seen, hints, folder))
+    return tuple(views)
+
+
+def _explicit(source: base.ImapSettings) -> set[str]:
+    """The [source] keys set to something other than their defaults."""
+    default = base.ImapSettings()
+    return {f.name for f in fields(source) if getattr(source, f.name) != getattr(default, f.name)}
+
+
+def _view(settings: base.Settings, entry: dict[str, Any], where: str, index: int, seen: dict[str, int],
+          hints: dict[type[Any], dict[str, Any]], folder: Path) -> base.Settings:
+    name = entry.get("name")
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}: lists[{index}]: missing required key 'name'" if name is None else
+                          f"{where}: lists[{index}]: name: expected a string, not {type(name).__name__}")
+    label = f"{where}: list {name!r} (lists[{index}])"
+    if not NAME.fullmatch(name):
+        raise ConfigError(f"{label}: name: use 1-100 letters, digits, '.', '_' or '-', starting with a letter "
+                          "or digit")
+    if name in seen:
+        raise ConfigError(f"{label}: name: already the name of lists[{seen[name]}]")
+    seen[name] = index
+    for key in entry:
+        if key not in LIST_KEYS and key not in OVERRIDABLE:
+            raise ConfigError(f"{label}: unknown key '{key}'")
+    text = {key: base._convert(str, entry[key], label, key) for key in LIST_KEYS
+            if key in entry and key != "folders"}
+    folders = base._convert(tuple[str, ...], entry.get("folders", [name]), label, "folders")
+    if not folders:
+        raise ConfigError(f"{label}: folders: name at least one folder")
+    overrides = {section: _overrides(entry[section], section, cls, hints[cls], label)
+                 for section, cls in OVERRIDABLE.items() if section in entry}
+    digest = overrides.get("digest", {})
+    digest.update({key: text.pop(key) for key in ("chair", "chair_address") if key in text})
+    publish = overrides.get("publish", {})
+    if settings.publish.dir and "dir" not in publish:
+        publish["dir"] = str(Path(settings.publish.dir) / name)  # one archive per list, side by side
+    view = replace(
+        settings,
+        list=base.ListSettings(**text),
+        source=replace(settings.source, folders=folders),
+        digest=replace(settings.digest, **digest),
+        review=replace(settings.review, **overrides.get("review", {})),
+        smtp=replace(settings.smtp, **overrides.get("smtp", {})),
+        publish=replace(settings.publish, **publish),
+        schedule=replace(settings.schedule, **overrides.get("schedule", {})),
+    )
+    return base._anchored(base._check(view, label), folder)
+
+
+def _overrides(table: Any, section: str, cls: type[Any], hints: dict[str, Any], label: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{label}: {section}: expected a table")
+    known = {f.name for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in known or key in GLOBAL_ONLY.get(section, ()):
+            why = "not per list" if key in known else "unknown key"
+            raise ConfigError(f"{label}: {why} '{section}.{key}'")
+        values[key] = base._convert(hints[key], value, label, f"{section}.{key}")
+    return values

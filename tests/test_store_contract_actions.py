@@ -1,0 +1,159 @@
+"""The store's contract for minutes that remember, on SQLite and a real PostgreSQL.
+
+store.coverage (which digest took which message; late mail; mail another digest
+holds) and store.actions (tracked actions), plus the sqlite3 draft reader,
+which must answer the same questions as the Store.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.store import open_mail_reader
+from bot.store.database import Store
+from bot.store.minutes import Taken
+from tests.test_store_contract import T0, stored_parsed
+from tests.test_store_contract import store as store  # noqa: F401 - the fixture, on every backend
+from tests.test_store_contract import store_url as store_url  # noqa: F401
+
+WEEK = timedelta(days=7)
+W1 = datetime(2014, 8, 18, tzinfo=UTC)  # T0 is in it
+W2, W3 = W1 + WEEK, W1 + 2 * WEEK
+LONG_AGO = datetime(2014, 1, 1, tzinfo=UTC)  # drafts "drafted" before the messages arrived
+
+
+def ids(mails: list) -> list[str]:  # type: ignore[type-arg]
+    return [m.message_id for m in mails]
+
+
+def _sent(store: Store, start: datetime, end: datetime, taken: list[Taken], *, stamp: datetime = LONG_AGO) -> int:
+    digest_id = store.drafts.add(start, end, stamp)
+    store.coverage.record(digest_id, taken)
+    _move(store, digest_id, "sent")
+    return digest_id
+
+
+def _move(store: Store, digest_id: int, state: str) -> None:
+    draft = store.drafts.get(digest_id)
+    assert draft is not None
+    assert store.drafts.change_state(draft, state, "test", "cli", LONG_AGO, "")
+
+
+def test_coverage_is_recorded_per_digest_and_only_sent_digests_count(store: Store) -> None:
+    stored_parsed(store, {1: T0, 2: T0 + timedelta(hours=1), 3: T0 + timedelta(hours=2)})
+    sent = _sent(store, W1, W2, [Taken("<1@test.example>"), Taken("<2@test.example>", left_out="duplicate")])
+    open_id = store.drafts.add(W2, W3, LONG_AGO)
+    store.coverage.record(open_id, [Taken("<3@test.example>", late=True)])
+    store.coverage.record(open_id, [])
+    assert store.coverage.of_digest(sent) == [Taken("<1@test.example>"), Taken("<2@test.example>", left_out="duplicate")]
+    assert store.coverage.of_digest(open_id) == [Taken("<3@test.example>", late=True)]
+    assert store.coverage.sent() == [(sent, "<1@test.example>"), (sent, "<2@test.example>")]
+
+
+def test_late_mail_is_what_no_digest_holds_since_the_first_sent_one(store: Store) -> None:
+    # 1 and 2 in week 1, 3 in week 2 (the period drafted); 4 long before the first digest.
+    stored_parsed(store, {1: T0, 2: T0 + timedelta(hours=1), 3: W2 + timedelta(hours=5),
+                          4: datetime(2014, 8, 1, tzinfo=UTC)})
+    assert store.late_mails(W2, W3) == []  # no digest sent yet: nothing is late
+    _sent(store, W1, W2, [Taken("<1@test.example>")])
+    # 2 arrived after week 1 was drafted and is in no digest; 4 arrived after it too (the stamp is old).
+    assert ids(store.late_mails(W2, W3)) == ["<4@test.example>", "<2@test.example>"]
+    assert store.taken_elsewhere(W2, W3) == set()
+    other = store.drafts.add(W1 + timedelta(days=3), W3, LONG_AGO)  # an overlapping draft holds 2 and 3
+    store.coverage.record(other, [Taken("<2@test.example>"), Taken("<3@test.example>")])
+    assert ids(store.late_mails(W2, W3)) == ["<4@test.example>"]
+    assert store.taken_elsewhere(W2, W3) == {"<3@test.example>"}
+    _move(store, other, "rejected")  # a rejected draft holds nothing
+    assert ids(store.late_mails(W2, W3)) == ["<4@test.example>", "<2@test.example>"]
+    assert store.taken_elsewhere(W2, W3) == set()
+
+
+def test_history_before_the_first_sent_digest_is_not_late(store: Store) -> None:
+    stored_parsed(store, {1: T0, 4: datetime(2014, 8, 1, tzinfo=UTC)})
+    _sent(store, W1, W2, [Taken("<1@test.example>")], stamp=datetime.now(UTC) + timedelta(days=1))
+    assert store.late_mails(W2, W3) == []  # 4 arrived before the first digest was drafted, dated before it
+
+
+def test_a_redraft_of_the_same_period_takes_its_own_messages_again(store: Store) -> None:
+    stored_parsed(store, {3: W2 + timedelta(hours=5)})
+    _sent(store, W1, W2, [])
+    first = store.drafts.add(W2, W3, LONG_AGO)
+    store.coverage.record(first, [Taken("<3@test.example>")])
+    assert store.taken_elsewhere(W2, W3) == set()  # its own period's draft does not hide it
+    assert store.taken_elsewhere(W2 - WEEK, W3 - WEEK) == set()
+
+
+def test_actions_are_proposed_carried_closed_and_reported(store: Store) -> None:
+    stamp = T0
+    a = store.drafts.add(W1, W2, LONG_AGO)
+    first = store.actions.propose(a, "Dave Scott", "add vchan support", "<1@test.example>", stamp)
+    second = store.actions.propose(a, "Anil", "write the notes", "<2@test.example>", stamp)
+    assert store.actions.carried() == []  # a draft's actions are proposals until it is sent
+    assert store.actions.all() == [] and len(store.actions.all(sent_only=False)) == 2
+    _move(store, a, "superseded")
+    redraft = store.drafts.add(W1, W2, LONG_AGO)
+    assert store.actions.propose(redraft, "Dave", "add vchan support", "<1@test.example>", stamp) == first
+    assert store.actions.propose(redraft, "Anil", "write the notes", "<2@test.example>", stamp) == second
+    _move(store, redraft, "sent")
+    carried = store.actions.carried()
+    assert [(x.id, x.who, x.state, x.digest_id, x.since) for x in carried] == [
+        (first, "Dave", "open", redraft, W1), (second, "Anil", "open", redraft, W1)]
+    # A sent digest's action keeps its id and digest when a later draft lists it again.
+    later = store.drafts.add(W2, W3, LONG_AGO)
+    assert store.actions.propose(later, "Dave", "add vchan support", "<1@test.example>", stamp) == first
+    assert store.actions.get(first).digest_id == redraft  # type: ignore[union-attr]
+
+    assert store.actions.close(first, by="dave@example.org", via="mail", at=T0, note="DONE: line", ref="<9@x>")
+    assert not store.actions.close(first, by="chair", via="cli", at=T0)  # only an open one closes
+    assert store.actions.closed_by_ref("<9@x>") == [first]
+    closed = store.actions.get(first)
+    assert closed is not None and (closed.state, closed.closed_by, closed.closed_via) == ("done", "dave@example.org",
+                                                                                        "mail")
+    assert closed.closed_at == T0
+    assert [(x.id, x.state) for x in store.actions.carried()] == [(first, "done"), (second, "open")]
+    store.actions.mark_reported([first], later)
+    assert [x.id for x in store.actions.carried()] == [first, second]  # `later` is not sent yet
+    _move(store, later, "sent")
+    assert [x.id for x in store.actions.carried()] == [second]  # reported done once, then no more
+    assert store.actions.get(12345) is None
+
+
+def test_the_chairs_edit_changes_an_action_of_that_draft_only(store: Store) -> None:
+    a = store.drafts.add(W1, W2, LONG_AGO)
+    b = store.drafts.add(W2, W3, LONG_AGO)
+    action = store.actions.propose(a, "Dave", "add vchan", "<1@test.example>", T0)
+    assert not store.actions.edit(action, b, who="Maya", what="x")
+    assert store.actions.edit(action, a, who="Dave Scott", what="add vchan support")
+    got = store.actions.get(action)
+    assert got is not None and (got.who, got.what) == ("Dave Scott", "add vchan support")
+
+
+def test_the_actions_change_in_one_transaction_or_not_at_all(store: Store) -> None:
+    a = store.drafts.add(W1, W2, LONG_AGO)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.actions.propose(a, "Dave", "add vchan", "<1@test.example>", T0)
+        tx.coverage.record(a, [Taken("<1@test.example>")])
+        raise RuntimeError("boom")
+    assert store.actions.all(sent_only=False) == [] and store.coverage.of_digest(a) == []
+
+
+def test_the_sqlite_draft_reader_answers_as_the_store_does(store_url: str, store: Store, tmp_path: Path) -> None:
+    if not store_url.startswith("sqlite"):
+        pytest.skip("the sqlite3 reader reads SQLite files only")
+    stored_parsed(store, {1: T0, 2: T0 + timedelta(hours=1), 3: W2 + timedelta(hours=5)})
+    sent = _sent(store, W1, W2, [Taken("<1@test.example>")])
+    store.actions.propose(sent, "Dave", "add vchan", "<1@test.example>", T0)
+    other = store.drafts.add(W1 + timedelta(days=3), W3, LONG_AGO)
+    store.coverage.record(other, [Taken("<3@test.example>")])
+    reader = open_mail_reader(store_url)
+    assert reader is not None
+    try:
+        assert reader.late_mails(W2, W3) == store.late_mails(W2, W3) and ids(reader.late_mails(W2, W3)) == [
+            "<2@test.example>"]
+        assert reader.taken_elsewhere(W2, W3) == store.taken_elsewhere(W2, W3) == {"<3@test.example>"}
+        assert reader.carried_actions() == store.carried_actions() and len(reader.carried_actions()) == 1
+    finally:
+        reader.close()
