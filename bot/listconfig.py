@@ -93,6 +93,7 @@ def _view(settings: base.Settings, entry: dict[str, Any], where: str, index: int
         smtp=replace(settings.smtp, **overrides.get("smtp", {})),
         publish=replace(settings.publish, **publish),
         schedule=replace(settings.schedule, **overrides.get("schedule", {})),
+        list_key=name,
     )
     return base._anchored(base._check(view, label), folder)
 

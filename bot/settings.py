@@ -21,6 +21,7 @@ from bot.errors import ConfigError
 
 TlsMode = Literal["ssl", "starttls", "none"]
 Extractive = Literal["lexrank", "textrank", "lsa", "luhn", "lead"]
+SINGLE_LIST_KEY = "list"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -218,6 +219,14 @@ class Settings:
     publish: PublishSettings = field(default_factory=PublishSettings)
     # The [[lists]] entries, each a whole single-list view (its own entries empty); () for a [list] config.
     entries: tuple[Settings, ...] = ()
+    # Whose rows in the store are this list's: an entry's name; "" for a [list] config (see store_list).
+    list_key: str = ""
+
+    @property
+    def store_list(self) -> str:
+        """The list's key in the store. A single [list] config's rows are under SINGLE_LIST_KEY, whatever
+        its name, so renaming the list keeps its history (bot/store/schema.py: DEFAULT_LIST is the same)."""
+        return self.list_key or SINGLE_LIST_KEY
 
     @property
     def lists(self) -> tuple[Settings, ...]:
@@ -247,11 +256,11 @@ class Settings:
         return tuple(dict.fromkeys(folder for view in self.lists for folder in view.source.folders))
 
     def lists_of_folder(self) -> dict[str, tuple[str, ...]]:
-        """Folder -> the names of the lists it feeds (a folder may feed several)."""
+        """Folder -> the store keys of the lists it feeds (a folder may feed several)."""
         found: dict[str, list[str]] = {}
         for view in self.lists:
             for folder in (*view.source.folders, *view.source.archive_folders):
-                found.setdefault(folder, []).append(view.list.name)
+                found.setdefault(folder, []).append(view.store_list)
         return {folder: tuple(dict.fromkeys(names)) for folder, names in found.items()}
 
     @property
@@ -278,7 +287,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    for reserved in ("config_path", "entries"):
+    for reserved in ("config_path", "entries", "list_key"):
         if reserved in data:
             raise ConfigError(f"{path}: unknown key '{reserved}'")
     entries = data.pop("lists", None)

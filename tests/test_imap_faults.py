@@ -110,11 +110,11 @@ def test_a_killed_poll_resumes_from_the_last_stored_uid(dovecot: Dovecot, tmp_pa
 
         calls = 0
 
-        def add_raw(self, batch: Sequence[RawMail]) -> list[Stored]:
+        def add_raw(self, batch: Sequence[RawMail], lists: Sequence[str] | None = None) -> list[Stored]:
             DiesOnSecondBatch.calls += 1
             if DiesOnSecondBatch.calls == 2:
                 raise Killed
-            return super().add_raw(batch)
+            return super().add_raw(batch, lists)
 
     config = settings(tmp_path, dovecot, batch_size=50)
     with pytest.raises(Killed):

@@ -12,7 +12,7 @@ Every list message is in exactly one sent digest; each action is carried until c
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -28,7 +28,8 @@ from tests.helpers.reviewkit import LIST, notices, reply, review_mails, text_of,
 from tests.helpers.smtp_server import SmtpServer
 from tests.test_review_dovecot import PASSWORD_ENV, digestbot, ok, source_config
 
-DAVE, ANIL, MAYA = "Dave Scott <dave@example.org>", "Anil Madhavapeddy <anil@example.org>", "Maya Okafor <maya@example.org>"
+DAVE, ANIL = "Dave Scott <dave@example.org>", "Anil Madhavapeddy <anil@example.org>"
+MAYA = "Maya Okafor <maya@example.org>"
 MALLORY = "Mallory Mole <mallory@example.net>"
 
 
@@ -45,12 +46,17 @@ def env(tmp_path: Path, smtp_server: SmtpServer, dovecot: Dovecot, review_secret
     config.write_text(text.replace("[digest]\n", "[digest]\nmin_messages = 2\n"), encoding="utf-8")
     settings = load_settings(config)
     assert settings.digest.min_messages == 2
-    return settings, open_store(settings.store_url)
+    return settings, open_store(settings.store_url, settings.store_list)  # the list the CLI's commands see
 
 
 def scheduled_draft(settings: Settings, store: Store, due: datetime) -> str:
     """The scheduler's draft job, due at `due` (it drafts the week before), with the live transports."""
     return draft_job(Transports(), JobRun(settings, store, "draft", due, datetime.now(UTC)))
+
+
+def flat(text: str) -> str:
+    """The text with its line breaks (the 72-column wrap) as spaces."""
+    return " ".join(text.split())
 
 
 def newest_review(server: SmtpServer) -> EmailMessage:
@@ -103,7 +109,7 @@ def test_three_weeks_late_mail_and_actions_carried_until_done(env: tuple[Setting
     drafted = digestbot(settings, "draft", "--week-of", "2014-08-27", "--notify")
     assert drafted.returncode == 0, drafted.stderr
     review_b = newest_review(smtp_server)
-    text_b = text_of(review_b)
+    text_b = flat(text_of(review_b))
     assert "Coverage: 3 messages in the period, 1 late, 0 left out; 4 in this digest." in text_b
     assert "(late reply to last week's thread)" in text_b
     assert "#3 Anil Madhavapeddy: write the release notes for 0.9 (open since 18 August, 1 week)" in text_b
@@ -138,7 +144,7 @@ def test_three_weeks_late_mail_and_actions_carried_until_done(env: tuple[Setting
     line = scheduled_draft(settings, store, at(16, 8, month=9))
     assert "drafted #" in line and "(3 messages, 1 late)" in line
     review_d = newest_review(smtp_server)
-    text_d = text_of(review_d)
+    text_d = flat(text_of(review_d))
     assert "Coverage: 2 messages in the period, 1 late, 0 left out; 3 in this digest." in text_d
     assert "No open actions." in text_d
     assert "#3 Anil Madhavapeddy: write the release notes for 0.9 (closed by maya@example.org)" in text_d
@@ -158,3 +164,17 @@ def test_three_weeks_late_mail_and_actions_carried_until_done(env: tuple[Setting
         (1, "done", "cli"), (2, "done", "mail"), (3, "done", "email")]
     review = ok(digestbot(settings, "review", "2"))
     assert "Coverage: 3 messages in the period, 1 late, 0 left out; 4 in this digest." in review
+
+
+@pytest.mark.timeout(120)
+def test_a_new_bots_first_run_once_polls_at_once(env: tuple[Settings, Store], dovecot: Dovecot) -> None:
+    settings, store = env
+    dovecot.deliver("INBOX", [make_raw(n, when=at(18 + n)) for n in range(1, 4)])
+
+    first = digestbot(settings, "run", "--once")
+
+    assert first.returncode == 0, first.stderr
+    assert "poll (due " in first.stderr and "fetched: INBOX: 3 new" in first.stderr
+    assert store.counts()["messages"] == 3
+    again = digestbot(settings, "run", "--once")  # the next poll is an interval away
+    assert again.returncode == 0 and "fetched" not in again.stderr

@@ -457,8 +457,9 @@ def test_a_version_5_store_is_migrated_to_lists(store_url: str, store: Store, se
     old = sa.MetaData()
     with store.engine.begin() as conn:  # back to version 5: no list_messages, no list_name anywhere
         conn.execute(sa.text("DROP TABLE list_messages"))
-        conn.execute(sa.text("DROP INDEX ix_digests_list_name"))
+        conn.execute(sa.text("DROP INDEX ix_digests_period"))
         conn.execute(sa.text("ALTER TABLE digests DROP COLUMN list_name"))
+        conn.execute(sa.text("CREATE INDEX ix_digests_period ON digests (period_start, period_end)"))
         for table in (subscribers, schedule_runs):
             rows = [dict(r._mapping) for r in conn.execute(sa.select(table))]
             conn.execute(sa.text(f"DROP TABLE {table.name}"))
@@ -470,6 +471,8 @@ def test_a_version_5_store_is_migrated_to_lists(store_url: str, store: Store, se
     migrated = open_store(store_url, "xen-devel")
     assert (_version(migrated), _shape(migrated)) == ("6", fresh)
     found = sa.inspect(migrated.engine)
+    assert [i["column_names"] for i in found.get_indexes("digests") if i["name"] == "ix_digests_period"] == [
+        ["list_name", "period_start", "period_end"]]
     assert found.get_pk_constraint("subscribers")["constrained_columns"] == ["list_name", "address"]
     assert found.get_pk_constraint("schedule_runs")["constrained_columns"] == ["list_name", "job_id"]
     week = (T0 - timedelta(days=1), T0 + timedelta(days=1))
@@ -480,3 +483,12 @@ def test_a_version_5_store_is_migrated_to_lists(store_url: str, store: Store, se
     other = migrated.for_list("list")
     assert other.drafts.all() == [] and other.mails_between(*week) == [] and roster.members(other) == []
     migrated.engine.dispose()
+
+
+def test_drafts_are_counted_per_list_in_one_query(store: Store, settings: Settings) -> None:
+    lifecycle.store_draft(store.for_list("alpha"), settings, make_digest(), "ann", "cli")
+    lifecycle.store_draft(store.for_list("beta"), settings, make_digest(), "ann", "cli")
+    lifecycle.store_draft(store.for_list("beta"), settings, make_digest(START + timedelta(days=7),
+                                                                        END + timedelta(days=7)), "ann", "cli")
+    assert store.drafts.count_by_list(["drafted", "approved"]) == {"alpha": {"drafted": 1, "approved": 0},
+                                                                  "beta": {"drafted": 2, "approved": 0}}

@@ -7,6 +7,9 @@ which must answer the same questions as the Store.
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,8 +19,8 @@ from bot.store import open_mail_reader
 from bot.store.database import Store
 from bot.store.minutes import Taken
 from tests.test_store_contract import T0, stored_parsed
-from tests.test_store_contract import store as store  # noqa: F401 - the fixture, on every backend
-from tests.test_store_contract import store_url as store_url  # noqa: F401
+from tests.test_store_contract import store as store
+from tests.test_store_contract import store_url as store_url
 
 WEEK = timedelta(days=7)
 W1 = datetime(2014, 8, 18, tzinfo=UTC)  # T0 is in it
@@ -48,7 +51,8 @@ def test_coverage_is_recorded_per_digest_and_only_sent_digests_count(store: Stor
     open_id = store.drafts.add(W2, W3, LONG_AGO)
     store.coverage.record(open_id, [Taken("<3@test.example>", late=True)])
     store.coverage.record(open_id, [])
-    assert store.coverage.of_digest(sent) == [Taken("<1@test.example>"), Taken("<2@test.example>", left_out="duplicate")]
+    assert store.coverage.of_digest(sent) == [Taken("<1@test.example>"),
+                                              Taken("<2@test.example>", left_out="duplicate")]
     assert store.coverage.of_digest(open_id) == [Taken("<3@test.example>", late=True)]
     assert store.coverage.sent() == [(sent, "<1@test.example>"), (sent, "<2@test.example>")]
 
@@ -157,3 +161,27 @@ def test_the_sqlite_draft_reader_answers_as_the_store_does(store_url: str, store
         assert reader.carried_actions() == store.carried_actions() and len(reader.carried_actions()) == 1
     finally:
         reader.close()
+
+
+def test_a_writer_opened_beside_a_store_keeps_its_sqlite_locks(store_url: str, store: Store) -> None:
+    """A process with a Store open (the daemon, a draft job) opens the sqlite3 writer to poll: the
+    other processes must still see the Store's connection, or the last of them deletes the WAL it uses."""
+    if not store_url.startswith("sqlite"):
+        pytest.skip("SQLite's file locks")
+    from bot.store import sqlite_path
+    from bot.store.sqlite import create_private
+
+    stored_parsed(store, {1: T0})  # the Store's pooled connection now holds the WAL open
+    path = sqlite_path(store_url)
+    assert path is not None
+    create_private(path)  # what opening the writer (or the sync state) does
+    other = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT count(*) FROM messages'); "
+             "c.close()")
+    subprocess.run([sys.executable, "-c", other, str(path)], check=True, timeout=60)
+    stored_parsed(store, {2: T0 + timedelta(hours=1)})
+    fresh = sqlite3.connect(path)
+    try:
+        assert fresh.execute("PRAGMA quick_check").fetchall() == [("ok",)]
+        assert fresh.execute("SELECT count(*) FROM messages").fetchone() == (2,)
+    finally:
+        fresh.close()

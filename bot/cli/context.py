@@ -57,13 +57,13 @@ class Context:
         from bot.store.database import open_store
 
         whole = self.config_settings
-        return open_store(whole.store_url, whole.lists[0].list.name).for_list(self.settings.list.name)
+        return open_store(whole.store_url, whole.lists[0].store_list).for_list(self.settings.store_list)
 
     def mail_reader(self) -> MailReader:
         """The store, for commands that only read mail: a light sqlite3 reader when it can be."""
         from bot.store import open_mail_reader
 
-        return open_mail_reader(self.settings.store_url, self.settings.list.name) or self.store()
+        return open_mail_reader(self.settings.store_url, self.settings.store_list) or self.store()
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -65,7 +65,7 @@ def import_(ctx: Context, paths: tuple[Path, ...]) -> None:
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     # An SQLite file store is written through sqlite3, without SQLAlchemy's start-up; anything else: the Store.
-    store = open_store_writer(settings.store_url, settings.list.name) or ctx.store()
+    store = open_store_writer(settings.store_url, settings.store_list) or ctx.store()
     for path, source in sources:
         with progress(source.total_bytes, f"importing {path.name}") as bar:
             report = ingest(store, source, settings.limits, expected=None, on_progress=bar.update)
@@ -162,10 +162,13 @@ def poll(ctx: Context, watch: bool, folders: tuple[str, ...]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @pass_context
 def status(ctx: Context, fmt: str) -> None:
-    """Last poll per folder, messages stored and flagged, pending drafts, store integrity."""
+    """Last poll per folder, messages stored and flagged, pending drafts (per list), store integrity."""
     import json
 
-    data = _status(ctx.settings, ctx.store())
+    from bot.store.database import open_store
+
+    settings = ctx.every_list("status")
+    data = _status(settings, open_store(settings.store_url, settings.lists[0].store_list))
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
         return
@@ -175,6 +178,10 @@ def status(ctx: Context, fmt: str) -> None:
                f"{data['collisions']} sharing a Message-ID with another")
     click.echo(f"drafts pending: {drafts['total']} "
                f"({', '.join(f'{n} {state}' for state, n in drafts.items() if state != 'total')})")
+    for one in data["lists"] if len(data["lists"]) > 1 else ():
+        pending = one["drafts_pending"]
+        click.echo(f"list {one['name']}: {one['messages']} messages, drafts pending: {pending['total']} "
+                   f"({', '.join(f'{n} {state}' for state, n in pending.items() if state != 'total')})")
     for folder in data["folders"]:
         when = folder["last_poll_at"] or "never"
         line = f"{folder['folder']}: last poll {when}, last UID {folder['last_uid']}"
@@ -191,7 +198,15 @@ def _status(settings: Settings, store: Store) -> dict[str, Any]:
     known = {s.folder: s for s in state.all()}
     state.close()
     names = dict.fromkeys((*settings.source.folders, *settings.source.archive_folders, *known))
-    pending = store.drafts.count_by_state(PENDING_DRAFT_STATES)
+    in_list = store.list_counts()
+    lists, pending = [], dict.fromkeys(PENDING_DRAFT_STATES, 0)
+    by_list = store.drafts.count_by_list(PENDING_DRAFT_STATES)
+    for view in settings.lists:
+        mine = by_list.get(view.store_list, dict.fromkeys(PENDING_DRAFT_STATES, 0))
+        pending = {state: pending[state] + mine[state] for state in PENDING_DRAFT_STATES}
+        lists.append({"name": view.list.name, "address": view.list.address, "folders": list(view.source.folders),
+                      "messages": in_list.get(view.store_list, 0),
+                      "drafts_pending": {**mine, "total": sum(mine.values())}})
     folders = []
     for name in names:
         s = known.get(name)
@@ -205,7 +220,7 @@ def _status(settings: Settings, store: Store) -> dict[str, Any]:
         "store": safe_url(settings.store_url),  # no database password
         "integrity": store.integrity(), "messages": counts, "flagged": counts["flagged"],
         "collisions": store.collisions(),  # kept under a derived key: bot/store/identity.py
-        "drafts_pending": {**pending, "total": sum(pending.values())}, "folders": folders,
+        "drafts_pending": {**pending, "total": sum(pending.values())}, "folders": folders, "lists": lists,
     }
 
 

@@ -16,6 +16,7 @@ this stage below the review stage it serves.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -32,6 +33,7 @@ from bot.imap.session import (
     Session,
     UidValidityChanged,
     examine,
+    list_status,
     open_session,
     status,
 )
@@ -125,6 +127,9 @@ class Poller:
         self.session = open_session(settings, client_factory)
         self._store_factory = store_factory
         self._store: Store | None = None
+        # Which lists each folder's mail belongs to; a folder named on the command line only: the first list's.
+        self.lists_of = settings.lists_of_folder()
+        self.first_list = (settings.lists[0].store_list,)
         url = settings.store_url
         # The light sqlite3 state keeps SQLAlchemy out of a nothing-new poll; other databases need the Store.
         self.state: SyncState = open_sync_state(url, None if sqlite_path(url) else self.store())
@@ -146,9 +151,14 @@ class Poller:
 
     def poll_all(self, folders: tuple[str, ...]) -> PollReport:
         report, failures = PollReport(), {}
+        # Many folders polled before: what changed, asked of all of them at once (LIST-STATUS: a round trip,
+        # and one for the capabilities); only the folders that changed get an EXAMINE.
+        known = {state.folder for state in self.state.all()}.intersection(folders)
+        found: dict[str, tuple[int, int]] | None = self.session.run(list_status) if len(known) > 2 else None
+        listed = found or {}
         for index, folder in enumerate(folders):
             try:
-                report.folders.append(self.sync(folder))
+                report.folders.append(self.sync(folder, listed=listed.get(folder)))
             except FolderError as exc:  # the other folders can still be read
                 failures[folder] = str(exc)
             except SourceError as exc:
@@ -176,19 +186,21 @@ class Poller:
         for folder, error in errors.items():
             self.state.failed(folder, error)
 
-    def sync(self, folder: str, *, by_status: bool = False) -> FolderReport:
+    def sync(self, folder: str, *, by_status: bool = False, listed: tuple[int, int] | None = None) -> FolderReport:
+        """Fetch what is new in `folder`; `listed`: its (UIDVALIDITY, UIDNEXT) as LIST-STATUS gave them."""
         self.session.folder = folder
         for _ in range(3):
             try:
-                return self._sync(folder, by_status=by_status)
+                return self._sync(folder, by_status=by_status, listed=listed)
             except UidValidityChanged:
+                listed = None
                 log.warning("imap: folder %r was recreated during the poll; reading it again", folder)
         raise FolderError(f"imap: folder {folder!r} keeps changing its UIDVALIDITY; try again later")
 
-    def _sync(self, folder: str, *, by_status: bool) -> FolderReport:
+    def _sync(self, folder: str, *, by_status: bool, listed: tuple[int, int] | None) -> FolderReport:
         known = self.state.get(folder)
-        if by_status and known is not None:  # STATUS leaves the IDLE folder selected
-            validity, uidnext = self.session.run(status, folder)
+        if (by_status or listed) and known is not None:  # STATUS leaves the IDLE folder selected
+            validity, uidnext = listed or self.session.run(status, folder)
             if validity == known.uidvalidity and uidnext <= known.last_uid + 1:
                 self._remember(folder, validity, known.last_uid)
                 return FolderReport(folder, last_uid=known.last_uid)
@@ -219,7 +231,7 @@ class Poller:
             self.state.progress(folder, uidvalidity, source.last_uid)
 
         done = ingest(self.store(), bot_mail.filter(source), self.settings.limits, expected=uidnext - 1 - last,
-                      on_progress=advance)
+                      on_progress=advance, lists=self._lists(folder))
         bot_mail.flush()  # the bot's mail after the last list batch
         for result in bot_mail.results:
             report.for_bot[result.action] = report.for_bot.get(result.action, 0) + 1
@@ -227,6 +239,11 @@ class Poller:
         report.last_uid = uidnext - 1
         self.state.polled(folder, uidvalidity, report.last_uid)
         return report
+
+    def _lists(self, folder: str) -> tuple[str, ...] | None:
+        """The lists `folder`'s mail joins; None: the store's own (the first list's, as `poll` opens it)."""
+        lists = self.lists_of.get(folder, self.first_list)
+        return None if lists == self.first_list else lists
 
     def _remember(self, folder: str, uidvalidity: int, last_uid: int) -> None:
         if not self.state.ready():  # first poll ever, of an empty folder: the store makes the schema
@@ -306,10 +323,10 @@ def _sleep(seconds: float) -> bool:
     return True
 
 
-def _open_store(url: str) -> Store:
+def _open_store(url: str, list_name: str) -> Store:
     from bot.store.database import open_store
 
-    return open_store(url)
+    return open_store(url, list_name)
 
 
 def poll(settings: Settings, *, watch: bool = False, folders: tuple[str, ...] = (),
@@ -327,7 +344,9 @@ def poll(settings: Settings, *, watch: bool = False, folders: tuple[str, ...] = 
     Raises SourceError (one clear line) or ConfigError; the sync state keeps
     the error and everything stored before it, for the next poll.
     """
-    poller = Poller(settings, store_factory or _open_store, client_factory, bot_mail)
+    first = settings.lists[0].store_list  # a store from before lists gives its rows to the first list
+    poller = Poller(settings, store_factory or functools.partial(_open_store, list_name=first), client_factory,
+                    bot_mail)
     try:
         chosen = folders or settings.source.folders
         report = poller.poll_all(chosen + (() if folders else poller.pending_archives()))

@@ -194,6 +194,30 @@ def status(client: Any, folder: str) -> tuple[int, int]:
     return int(info[b"UIDVALIDITY"]), int(info[b"UIDNEXT"])
 
 
+def list_status(client: Any) -> dict[str, tuple[int, int]] | None:
+    """Every folder's (UIDVALIDITY, UIDNEXT) in one round trip (RFC 5819 LIST-STATUS); None if the server
+    cannot. imapclient has no helper for it: the command goes out raw and its STATUS lines are parsed here."""
+    from imapclient.imap_utf7 import decode
+    from imapclient.response_parser import parse_response
+
+    if not client.has_capability("LIST-STATUS"):
+        return None
+    args = [b'""', b'"*"', b"RETURN", b"(STATUS", b"(UIDNEXT", b"UIDVALIDITY))"]
+    typ, data = client._raw_command(b"LIST", args, uid=False)
+    client._imap.untagged_responses.pop("LIST", None)  # the folder list itself: not needed, not kept
+    typ, data = client._imap._untagged_response(typ, data, "STATUS")
+    client._checkok("list", typ, data)
+    parsed = parse_response([item for item in data if item not in (b"", None)])
+    found: dict[str, tuple[int, int]] = {}
+    for name, items in zip(parsed[::2], parsed[1::2], strict=True):
+        values = dict(zip(items[::2], items[1::2], strict=True))
+        if b"UIDVALIDITY" in values and b"UIDNEXT" in values:
+            folder = str(name) if isinstance(name, int) else decode(name) if client.folder_encode else name
+            found[folder if isinstance(folder, str) else folder.decode()] = (int(values[b"UIDVALIDITY"]),
+                                                                             int(values[b"UIDNEXT"]))
+    return found
+
+
 def _reselect(client: Any, session: Session, folder: str, uidvalidity: int) -> None:
     """After a reconnect the folder must be selected again, and still be the same folder."""
     if session.selected == folder:

@@ -58,7 +58,7 @@ def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
     pooled = expected is None or expected >= POOL_THRESHOLD
     with _Parsers(limits, pooled, store.shared_url) as parsers:
         for batch in _batches(mails, FIRST_BATCH if parsers.pool is not None else BATCH, BATCH):
-            stored = store.add_raw(batch, lists)
+            stored = store.add_raw(batch) if lists is None else store.add_raw(batch, lists)
             report.read += len(batch)
             report.new += sum(1 for s in stored if s.new)
             report.duplicates += len(batch) - sum(1 for s in stored if s.new)

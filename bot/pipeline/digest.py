@@ -14,7 +14,15 @@ from zoneinfo import ZoneInfo
 from bot.errors import ConfigError
 from bot.model import AOB, Digest, Item, Mail, ModelReport, Section, SummarySentence, Thread
 from bot.pipeline.clean import CleanBody, clean_body
-from bot.pipeline.followup import action_notes, coverage, done_lines, is_readable, mails_to_cover, mark_late
+from bot.pipeline.followup import (
+    action_notes,
+    coverage,
+    done_lines,
+    is_readable,
+    mails_to_cover,
+    mark_late,
+    without_done,
+)
 from bot.pipeline.group import compile_rules, effective_rules, make_items, section_of
 from bot.pipeline.people import display_names, name_key, with_display_names
 from bot.pipeline.thread import build_threads
@@ -180,7 +188,8 @@ def _summary_fields(item: Item, cleaned: dict[str, CleanBody], settings: Setting
     participants = item.participants  # a property that walks every mail: once, not once per mail
     for mail in mails:
         # An action is listed once, as "Action: who, what", so it leaves the summarized text.
-        taken = take_actions(without_vote(cleaned[mail.message_id].text), mail.author, participants)
+        # A DONE: line closes an action (bot/pipeline/followup.py); like an ACTION: line, it is not summarized.
+        taken = take_actions(without_done(without_vote(cleaned[mail.message_id].text)), mail.author, participants)
         for action in taken.items:
             actions.setdefault(action, mail.message_id)
         if taken.text:

@@ -41,6 +41,11 @@ def is_readable(mail: Mail) -> bool:
     return UNREADABLE not in mail.flags
 
 
+def without_done(text: str) -> str:
+    """`text` without its DONE: lines: they close actions, and are listed as such, not summarized."""
+    return _DONE.sub("", text).strip() if "DONE" in text else text
+
+
 def mark_late(items: Sequence[Item], late: frozenset[str]) -> list[Item]:
     return [replace(item, late=True) if late.intersection(item.message_ids) else item for item in items]
 

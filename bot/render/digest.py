@@ -24,7 +24,15 @@ from bot.errors import RenderError
 from bot.model import AOB, Digest, Item, ModelReport, Section, SummarySentence
 from bot.render import FORMATS
 from bot.render.message import address_domain, digest_email, message_id_header
-from bot.render.minutes import action_dict, action_line, action_part, coverage_dict, coverage_line, day_month
+from bot.render.minutes import (
+    action_dict,
+    action_line,
+    action_part,
+    coverage_dict,
+    coverage_line,
+    day_month,
+    started,
+)
 from bot.resources import templates_dir
 
 WIDTH = 72
@@ -150,15 +158,9 @@ def _item_dict(item: Item, archive_url: str) -> dict[str, Any]:
         "action_ids": list(item.action_ids),
         "note": _clean(item.note),
         "continued": item.continued,
-        "continued_from": _started(item).isoformat() if item.continued else None,
+        "continued_from": started(item).isoformat() if item.continued else None,
         "late": item.late,
     }
-
-
-def _started(item: Item) -> date:
-    """The day the item's first thread began (its earliest message, context included)."""
-    first = min(m.date for t in item.threads for m in t.mails)
-    return first.date()
 
 
 def _sentence_dict(sentence: SummarySentence) -> dict[str, Any]:

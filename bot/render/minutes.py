@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from bot.model import ActionNote, Digest
+from bot.model import ActionNote, Digest, Item
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July",
            "August", "September", "October", "November", "December")
@@ -70,3 +70,9 @@ def action_part(view: Mapping[str, Any], start: datetime) -> dict[str, list[str]
 def day_month(day: date) -> str:
     """"6 October"."""
     return f"{day.day} {_MONTHS[day.month - 1]}"
+
+
+def started(item: Item) -> date:
+    """The day the item's first thread began (its earliest message, context included)."""
+    first = min(m.date for t in item.threads for m in t.mails)
+    return first.date()

@@ -78,6 +78,13 @@ def is_for_bot(raw: bytes, settings: Settings) -> bool:
     return any(addr.lower() in mine for _name, addr in found)
 
 
+def answered_digests(raw: bytes) -> list[int]:
+    """The ids of the digests whose review mail `raw` answers (In-Reply-To, then References, newest first)."""
+    msg = email.message_from_bytes(_head(raw), policy=email.policy.compat32)
+    refs = [str(msg.get("In-Reply-To", "")), *reversed(str(msg.get("References", "")).split())]
+    return [int(match.group(1)) for ref in refs if (match := _REVIEW_ID.search(ref.strip()))]
+
+
 def _head(raw: bytes) -> bytes:
     ends = [pos for pos in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if pos >= 0]
     return raw[: min(ends) + 2] if ends else raw

@@ -37,7 +37,8 @@ from apscheduler.triggers.base import BaseTrigger
 
 from bot.errors import ConfigError, DigestbotError, ScheduleError
 from bot.locks import holding, lock_path
-from bot.schedule.jobs import JOB_ORDER, JobFn, JobRun, JobSpec, Skipped, job_specs, utc
+from bot.schedule.jobs import JobFn, JobRun, JobSpec, Skipped, utc
+from bot.schedule.lists import ListLedger, all_job_specs, rank, split
 from bot.settings import Settings
 from bot.store.database import Store
 from bot.store.ledger import JOBS_TABLE as JOBS_TABLE
@@ -92,11 +93,11 @@ class Runner:
         self.settings, self.store, self.jobs = settings, store, jobs
         self.zone = ZoneInfo(settings.schedule.timezone)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.specs = job_specs(settings)
+        self.specs = all_job_specs(settings)  # with [[lists]]: one poll, and each list's own jobs
         self.stop = threading.Event()  # set by SIGTERM / Ctrl-C: finish the current job, start no other
         self.wake = threading.Event()
         self.failed: list[str] = []
-        self.ledger = store.ledger
+        self.ledger = ListLedger(store, settings.lists[0].store_list, qualified=bool(settings.entries))
         self.ledger.prepare(self.specs)
         self.jobstore = store.ledger.job_store()
         grace = self.specs["poll"].grace  # the configured one; each job also carries its own
@@ -165,12 +166,12 @@ class Runner:
 
     def drain(self) -> None:
         """Run every owed job, in JOB_ORDER, until none is left or a stop was asked for."""
-        while owed := sorted(self.ledger.owed(), key=lambda o: (_rank(o.job_id), o.due)):
+        while owed := sorted(self.ledger.owed(), key=lambda o: (rank(o.job_id), o.due)):
             if self.stop.is_set():
                 log.info("stopping; left for the next start: %s", ", ".join(o.job_id for o in owed))
                 return
             first = owed[0]
-            if first.job_id not in self.jobs:
+            if split(first.job_id)[0] not in self.jobs or first.job_id not in self.specs:  # or a list gone
                 self.ledger.finish(first.job_id, first.due, "skipped", "no such job", self.clock())
                 continue
             if first.interrupted:
@@ -183,8 +184,12 @@ class Runner:
         self.ledger.start(job_id, started)
         took = time.monotonic()
         outcome, level = "ok", logging.INFO
+        job, name = split(job_id)  # a list's own job runs on that list's settings and rows
+        settings = self.settings.for_list(name) if name else self.settings
+        store = self.store.for_list(settings.store_list) if name else self.store
         try:
-            line = self.jobs[job_id](JobRun(self.settings, self.store, job_id, due.astimezone(self.zone), started))
+            zone = ZoneInfo(settings.schedule.timezone) if name else self.zone  # [lists.schedule] may differ
+            line = self.jobs[job](JobRun(settings, store, job, due.astimezone(zone), started))
         except Skipped as exc:
             line, outcome, level = str(exc), "skipped", logging.WARNING
         except Exception as exc:  # one job failing must not stop the others, nor the daemon
@@ -196,6 +201,8 @@ class Runner:
         if outcome == "failed":
             line = f"failed: {line}; next try {self.fmt(self.next_run(job_id))}"
         log.log(level, "%s (due %s): %s [%.1fs]", job_id, self.fmt(due), line, time.monotonic() - took)
+        if outcome == "failed" and name:  # the other lists go on; this one's chair is told
+            _tell_chair(settings, job, line)
 
     def run_pass(self, now: datetime | None = None) -> list[str]:
         """`run --once`: owe what is due at `now`, run everything owed; the ids of the jobs that failed."""
@@ -229,8 +236,14 @@ class Runner:
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
 
 
-def _rank(job_id: str) -> int:
-    return JOB_ORDER.index(job_id) if job_id in JOB_ORDER else len(JOB_ORDER)
+def _tell_chair(settings: Settings, job: str, line: str) -> None:
+    """Best effort (bot.review.notify.tell_chair logs what it cannot send)."""
+    from bot.review.notify import tell_chair
+
+    name = settings.list.name
+    tell_chair(settings, f"{name}: the {job} job failed",
+               f"digestbot's {job} job for the list {name} failed:\n\n    {line}\n\n"
+               "The other lists are not affected. The job runs again at its next time; see `digestbot schedule`.\n")
 
 
 def _alive(scheduler: BackgroundScheduler) -> bool:
@@ -265,9 +278,9 @@ def run(settings: Settings, *, once: bool, wait: float = 0, jobs: Mapping[str, J
     from bot.schedule.jobs import live_jobs
     from bot.store.database import open_store
 
-    job_specs(settings)  # a bad schedule is a config error before anything is written
+    all_job_specs(settings)  # a bad schedule is a config error before anything is written
     with store_lock(settings, wait):
-        store = open_store(settings.store_url)
+        store = open_store(settings.store_url, settings.lists[0].store_list)
         try:
             runner = Runner(settings, store, jobs if jobs is not None else live_jobs(), now=now)
             with _stop_on_signals(runner):
@@ -324,11 +337,12 @@ def schedule_table(settings: Settings, now: datetime | None = None) -> str:
 
     zone = ZoneInfo(settings.schedule.timezone)
     now = utc(now or datetime.now(UTC))
-    specs = job_specs(settings)  # a bad schedule is a config error before the store is opened
-    store = open_store(settings.store_url)
+    specs = all_job_specs(settings)  # a bad schedule is a config error before the store is opened
+    first = settings.lists[0].store_list
+    store = open_store(settings.store_url, first)
     try:
         persisted = store.ledger.persisted_jobs()
-        last = store.ledger.last_runs()
+        last = ListLedger(store, first, qualified=bool(settings.entries)).last_runs()
     finally:
         store.close()
 

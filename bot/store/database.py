@@ -199,6 +199,18 @@ class Store(Groups):
             "unparsed": by_state.get("new", 0),
         }
 
+    def list_of_digest(self, digest_id: int) -> str | None:
+        """The list a draft belongs to, whichever list this store is of; None if there is no such draft."""
+        with self.engine.connect() as conn:
+            found = conn.scalar(sa.select(digests.c.list_name).where(digests.c.id == digest_id))
+        return None if found is None else str(found)
+
+    def list_counts(self) -> dict[str, int]:
+        """How many messages each list has (a cross-post counts in each)."""
+        query = sa.select(list_messages.c.list_name, sa.func.count()).group_by(list_messages.c.list_name)
+        with self.engine.connect() as conn:
+            return {name: n for name, n in conn.execute(query)}
+
     def collisions(self) -> int:
         """Messages stored under a derived key: another message had their Message-ID, with other content."""
         with self.engine.connect() as conn:

@@ -105,6 +105,17 @@ class Drafts(Access):
             found = {state: n for state, n in conn.execute(query)}
         return {state: 0 for state in states} | found
 
+    def count_by_list(self, states: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Every list's count of drafts in each of `states`, in one query: list -> state -> n (lists with none
+        in those states are left out)."""
+        query = (sa.select(digests.c.list_name, digests.c.state, sa.func.count()).where(digests.c.state.in_(states))
+                 .group_by(digests.c.list_name, digests.c.state))
+        found: dict[str, dict[str, int]] = {}
+        with self.reading() as conn:
+            for name, state, n in conn.execute(query):
+                found.setdefault(name, dict.fromkeys(states, 0))[state] = n
+        return found
+
     def revision(self, digest_id: int, number: int) -> StoredRevision | None:
         query = sa.select(digest_revisions).where(
             digest_revisions.c.digest_id == digest_id, digest_revisions.c.revision == number)

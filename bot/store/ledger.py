@@ -107,6 +107,33 @@ class ScheduleLedger(Access):
                                       r.last_outcome or "", r.last_line or "", r.failures)
                     for r in conn.execute(sa.select(schedule_runs).where(self._mine))}
 
+    # -- every list at once: the runner of a many-list config ---------------------------
+
+    def prepare_everywhere(self, jobs: Iterable[tuple[str, str]]) -> None:
+        """A row for each (list, job) that has none, in one transaction."""
+        with self.writing() as conn:
+            have = {(row[0], row[1]) for row in conn.execute(sa.select(schedule_runs.c.list_name,
+                                                                     schedule_runs.c.job_id))}
+            rows = [{"list_name": name, "job_id": job_id, "failures": 0} for name, job_id in dict.fromkeys(jobs)
+                    if (name, job_id) not in have]
+            if rows:
+                conn.execute(schedule_runs.insert(), rows)
+
+    def owed_everywhere(self) -> list[tuple[str, Owed]]:
+        """(list, owed run) of every list's jobs that owe a run, in one query."""
+        query = sa.select(schedule_runs).where(schedule_runs.c.owed_for.is_not(None))
+        with self.reading() as conn:
+            return [(r.list_name, Owed(r.job_id, _utc(r.owed_for), r.started_at is not None))
+                    for r in conn.execute(query)]
+
+    def last_runs_everywhere(self) -> dict[tuple[str, str], LastRun]:
+        """Each row, by (list, job id)."""
+        with self.reading() as conn:
+            return {(r.list_name, r.job_id): LastRun(_maybe_utc(r.owed_for), _maybe_utc(r.last_for),
+                                                     _maybe_utc(r.last_at), r.last_outcome or "", r.last_line or "",
+                                                     r.failures)
+                    for r in conn.execute(sa.select(schedule_runs))}
+
     # -- APScheduler's job store ------------------------------------------------------
 
     def job_store(self) -> Any:

@@ -77,7 +77,11 @@ def _lists(conn: sa.Connection) -> None:
     found = sa.inspect(conn)
     if "list_name" not in {c["name"] for c in found.get_columns("digests")}:
         conn.exec_driver_sql(f"ALTER TABLE digests ADD COLUMN list_name {_list_column(conn)}")
-    next(i for i in digests.indexes if i.name == "ix_digests_list_name").create(conn, checkfirst=True)
+    period = next(i for i in digests.indexes if i.name == "ix_digests_period")
+    if [c["column_names"] for c in found.get_indexes("digests") if c["name"] == period.name] != [
+            [c.name for c in period.columns]]:
+        conn.exec_driver_sql(f"DROP INDEX IF EXISTS {period.name}")
+        period.create(conn)
     for table in (subscribers, schedule_runs):
         if found.get_pk_constraint(table.name)["constrained_columns"][0] != "list_name":
             _keyed_by_list(conn, table, found.get_pk_constraint(table.name)["name"])

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 SCHEMA_VERSION = 6
 VERSION_QUERY = "SELECT value FROM meta WHERE key = 'schema_version'"
-# The list of a single-list config that names none ([list] name): rows from before lists belong to the
-# list of the config that first opens the store at version 6 (bot/store/migrations.py).
+# The store key of a single [list] config's list, whatever its name (bot/settings.py: SINGLE_LIST_KEY);
+# [[lists]] entries are keyed by their names. Rows from before lists belong to the list of the config
+# that first opens the store at version 6: this one, or a many-list config's first (bot/store/migrations.py).
 DEFAULT_LIST = "list"
 LIST_NAME = "VARCHAR(100)"  # bot/listconfig.py: a list's name is at most 100 characters
 
@@ -119,8 +120,8 @@ TABLES = (
         Column("reminded_at", TIME),
         Column("superseded_by", INT),
         Column("list_name", LIST_NAME, required=True, server_default=DEFAULT_LIST),  # last: added by version 6
-        Index("ix_digests_period", ("period_start", "period_end")),
-        Index("ix_digests_list_name", ("list_name", "period_start")),
+        # A list's drafts, by period (version 6 put list_name in front).
+        Index("ix_digests_period", ("list_name", "period_start", "period_end")),
     ),
     _table(
         "digest_revisions",

@@ -6,6 +6,7 @@ and `draft` import it, and so does the SQLAlchemy Store.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -41,7 +42,11 @@ def from_sqlite_text(text: str) -> datetime:
 def create_private(path: Path) -> None:
     """The store holds private mail: its file is owner-only, made so before SQLite creates it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    # Never open and close an existing store: closing any descriptor of the file drops every POSIX
+    # lock this process holds on it, SQLite's included, and another process then deletes the WAL
+    # this process's open connections still use (seen: a poll inside a process with a Store open).
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
 
 
 def sqlite_pragmas(dbapi_conn: Any) -> None:
