@@ -39,8 +39,8 @@ def list_entries(settings: base.Settings, entries: Any, where: str) -> tuple[bas
     """The views of `entries` (the TOML array), checked; `settings` is the file's own, checked and anchored."""
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"{where}: lists: expected one or more [[lists]] tables")
-    if settings.source.archive_folders or "folders" in _explicit(settings.source):
-        raise ConfigError(f"{where}: source.folders: with [[lists]], each list names its own folders")
+    if settings.source.archive_folders:
+        raise ConfigError(f"{where}: source.archive_folders: with [[lists]], each list names its own folders")
     hints = {cls: typing.get_type_hints(cls) for cls in OVERRIDABLE.values()}
     folder = Path(where).resolve().parent
     seen: dict[str, int] = {}
@@ -48,12 +48,6 @@ def list_entries(settings: base.Settings, entries: Any, where: str) -> tuple[bas
     for index, entry in enumerate(entries):
         views.append(_view(settings, entry, where, index, seen, hints, folder))
     return tuple(views)
-
-
-def _explicit(source: base.ImapSettings) -> set[str]:
-    """The [source] keys set to something other than their defaults."""
-    default = base.ImapSettings()
-    return {f.name for f in fields(source) if getattr(source, f.name) != getattr(default, f.name)}
 
 
 def _view(settings: base.Settings, entry: dict[str, Any], where: str, index: int, seen: dict[str, int],
@@ -88,14 +82,38 @@ def _view(settings: base.Settings, entry: dict[str, Any], where: str, index: int
         settings,
         list=base.ListSettings(**text),
         source=replace(settings.source, folders=folders),
-        digest=replace(settings.digest, **digest),
-        review=replace(settings.review, **overrides.get("review", {})),
-        smtp=replace(settings.smtp, **overrides.get("smtp", {})),
-        publish=replace(settings.publish, **publish),
-        schedule=replace(settings.schedule, **overrides.get("schedule", {})),
+        digest=_changed(settings.digest, digest),
+        review=_changed(settings.review, overrides.get("review", {})),
+        smtp=_changed(settings.smtp, overrides.get("smtp", {})),
+        publish=_changed(settings.publish, publish),
+        schedule=_changed(settings.schedule, overrides.get("schedule", {})),
         list_key=name,
     )
-    return base._anchored(base._check(view, label), folder)
+    if overrides:  # the whole check, and file names made absolute, as for the file's own sections
+        return base._anchored(base._check(view, label), folder)
+    _check_entry(view, label)  # the rest is the file's own sections, checked once already
+    return view
+
+
+def _changed(section: Any, values: dict[str, Any]) -> Any:
+    """`section` with `values` (sections are immutable: a list without overrides shares the file's)."""
+    return replace(section, **values) if values else section
+
+
+def _check_entry(view: base.Settings, label: str) -> None:
+    """What a list without overrides adds to the file's checked sections: its timezone and addresses."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(view.list.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{label}: list.timezone: unknown timezone {view.list.timezone!r}") from None
+    if view.list.archive_url and "{message_id}" not in view.list.archive_url:
+        raise ConfigError(f"{label}: list.archive_url: must contain {{message_id}}")
+    for key, value in (("list.address", view.list.address), ("digest.chair_address", view.digest.chair_address)):
+        problem = base._address_problem(value) if value else ""
+        if problem:
+            raise ConfigError(f"{label}: {key}: {value!r} is not an email address ({problem})")
 
 
 def _overrides(table: Any, section: str, cls: type[Any], hints: dict[str, Any], label: str) -> dict[str, Any]:

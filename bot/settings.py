@@ -291,6 +291,9 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         if reserved in data:
             raise ConfigError(f"{path}: unknown key '{reserved}'")
     entries = data.pop("lists", None)
+    # With [[lists]], [source] folders are only where the bot's own mail arrives (the chairs' replies): none
+    # unless named. Their other mail belongs to no list.
+    named_folders = isinstance(data.get("source"), dict) and "folders" in data["source"]
     data["config_path"] = str(path)
     settings = _anchored(_check(_build(Settings, data, str(path), ""), str(path)), path.resolve().parent)
     if entries is None:
@@ -300,8 +303,10 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
     from bot.listconfig import list_entries  # only a many-list config pays for it
 
     settings = replace(settings, entries=list_entries(settings, entries, str(path)))
-    # What one poll of the whole config fetches: every list's folders.
-    return replace(settings, source=replace(settings.source, folders=settings.all_folders))
+    # What one poll of the whole config fetches: the bot's own folders, and every list's.
+    own = settings.source.folders if named_folders else ()
+    folders = tuple(dict.fromkeys((*own, *settings.all_folders)))
+    return replace(settings, source=replace(settings.source, folders=folders))
 
 
 

@@ -13,10 +13,13 @@ import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.model import RawMail
+from bot.store.database import open_store
+from bot.store.identity import place
 from bot.tools import corpus_check
 from tests.helpers import hostile_mail as hm
 from tests.helpers.mailfactory import make_raw, mbox_of
@@ -143,3 +146,31 @@ def test_the_shared_corpora_when_present() -> None:
     imported, parsed, flagged, missing = totals(result.stdout)
     assert missing == 0 and imported == parsed + flagged > 0
     print(result.stdout, file=sys.stderr if os.environ.get("DIGESTBOT_SHOW_CORPUS") else sys.stdout)
+
+
+def test_the_keys_it_expects_are_the_ones_the_store_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copies, Message-IDs used by other messages (and again), malformed ones: expected key == stored key.
+
+    The expectation is the store's own rule (bot/store/identity.place), not a copy of it that could drift.
+    """
+    def _mail(n: int, message_id: str, body: str) -> bytes:
+        return f"From: a@example.org\nSubject: s{n}\nMessage-ID: {message_id}\n\n{body}\n".encode()
+
+    raws = [_mail(1, "<a@x>", "one"), _mail(1, "<a@x>", "one"), _mail(2, "<a@x>", "two"), _mail(3, "<a@x>", "three"),
+            _mail(2, "<a@x>", "two"), _mail(4, ">", "four"), _mail(5, ">", "five"), _mail(6, "<b@x>", "six")]
+    calls: list[int] = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return place(*args)
+
+    monkeypatch.setattr(corpus_check, "place", counted)  # the store's own function decides
+    keys = corpus_check.Keys()
+    expected = [keys.key(raw) for raw in raws]
+    assert len(calls) == len(raws)
+    store = open_store(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    stored = {s.message_id for s in store.add_raw([RawMail(raw, "t") for raw in raws])}
+    assert {key for key, _ in expected} == stored and len(stored) == 6
+    assert [derived for _, derived in expected] == [False, False, True, True, True, False, False, False]
+    assert store.collisions() == 2
+    store.close()

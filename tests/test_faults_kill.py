@@ -37,8 +37,9 @@ from bot.mail.source import MboxSource
 from bot.model import Mail
 from bot.review import lifecycle
 from bot.settings import load_settings
-from bot.store.database import Store, metadata, open_store
+from bot.store.database import Store, open_store
 from bot.store.identity import message_id_of
+from bot.store.tables import metadata
 from tests.helpers.dovecot import Dovecot, write_config
 from tests.helpers.mailfactory import make_raw, mbox_of
 from tests.helpers.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, text_of
@@ -268,6 +269,7 @@ def test_kill_9_during_import(tmp_path: Path) -> None:
         check_messages(db, expected, figures)
         assert integrity(db) == "ok"
 
+    assert LEFTOVERS["import forked"] > 0, "some kills caught the import with its workers at work"
     assert_trials_ended_well(config, figures, started)
 
 
@@ -346,6 +348,7 @@ def test_kill_9_during_poll(dovecot: Dovecot, tmp_path: Path) -> None:
         assert sync_uid(db) == MESSAGES
 
     assert dovecot.unseen("INBOX") == MESSAGES  # read-only, every time
+    assert LEFTOVERS["poll forked"] > 0, "some kills caught the poll with its workers at work"
     assert_trials_ended_well(config, figures, started)
 
 

@@ -28,7 +28,8 @@ import sqlalchemy as sa
 from bot.delivery.roster import add
 from bot.review import lifecycle
 from bot.settings import Settings, load_settings
-from bot.store.database import Store, deliveries, open_store
+from bot.store.database import Store, open_store
+from bot.store.tables import deliveries
 from tests.helpers.dovecot import Dovecot, Proxy, accept_in_background, stop_listening, write_config
 from tests.helpers.mailfactory import make_raw
 from tests.helpers.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, text_of

@@ -66,8 +66,9 @@ from bot.settings import (
     load_settings,
     with_store,
 )
-from bot.store.database import Store, messages, open_store
+from bot.store.database import Store, open_store
 from bot.store.identity import identify, message_id_of, place
+from bot.store.tables import messages
 from tests.helpers import hostile_mail as hm
 from tests.helpers.dovecot import Dovecot, write_config
 from tests.helpers.reviewkit import make_digest, notices, parsed, reply, review_mails, settings_for, text_of

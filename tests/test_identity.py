@@ -124,3 +124,46 @@ def test_an_import_keeps_every_distinct_message_and_no_copy_twice(tmp_path: Path
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["collisions"] == 1
     assert "1 sharing a Message-ID" in _digestbot("status", cwd=tmp_path).stdout
+
+
+def test_an_authors_own_subject_marker_counts_and_a_list_tag_does_not() -> None:
+    """"[PATCH] x" and "[RFC] x" are two messages; "[dev] [RFC] x" is "[RFC] x" relayed by list dev."""
+    patch, rfc = (make_raw(1, subject=f"[{tag}] net: fix the timer", body="Same.\n") for tag in ("PATCH", "RFC"))
+    assert fingerprint(patch) != fingerprint(rfc)
+    for marker in ("ANN", "VOTE", "Patch"):
+        assert fingerprint(make_raw(1, subject=f"[{marker}] x", body="b\n")) != fingerprint(make_raw(1, subject="x",
+                                                                                                   body="b\n"))
+    assert fingerprint(make_raw(1, subject="[dev] [RFC] net: fix the timer", body="Same.\n")) == fingerprint(rfc)
+
+
+def test_only_a_short_last_block_after_underscores_is_a_list_footer() -> None:
+    rule = "_" * 32 + "\n"
+    quoted = "".join(f"> line {n} of the original\n" for n in range(12))
+
+    def reply(text: str, original: str) -> bytes:  # Outlook: the reply, its line, the quoted original
+        return make_raw(1, body=f"{text}\n{rule}From: Ann\n{original}")
+
+    # The same reply text over two different originals: two messages, not one.
+    assert fingerprint(reply("Agreed.", quoted)) != fingerprint(reply("Agreed.", quoted.replace("4", "5")))
+    footer = f"{rule}dev mailing list\ndev@lists.example.org\nhttps://lists.example.org/listinfo/dev\n"
+    relayed = reply("Agreed.", quoted) + footer.encode()
+    assert fingerprint(relayed) == fingerprint(reply("Agreed.", quoted))  # the footer after it still goes
+    assert fingerprint(make_raw(1, body="a\n" + footer)) == fingerprint(make_raw(1, body="a\n"))
+
+
+def test_a_store_fingerprinted_by_the_old_rule_is_refingerprinted_so_a_reimport_adds_nothing(tmp_path: Path) -> None:
+    """Version 6 stripped every one-word subject tag and cut at the first line of underscores."""
+    patch = make_raw(1, subject="[PATCH] net: fix the timer", body="Fix.\n")
+    old_rule = fingerprint(make_raw(1, subject="net: fix the timer", body="Fix.\n"))
+    path = tmp_path / "store.sqlite3"
+    store = open_store(f"sqlite:///{path}")
+    store.add_raw([RawMail(patch, "t")])
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE messages SET fingerprint = ?", (old_rule,))
+        conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    conn.close()
+    store = open_store(f"sqlite:///{path}")
+    [again] = store.add_raw([RawMail(patch, "t")])
+    assert not again.new and store.counts()["messages"] == 1 and store.collisions() == 0
+    store.close()

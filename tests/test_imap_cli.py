@@ -10,7 +10,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.store.database import digests, open_store
+from bot.store.database import open_store
+from bot.store.tables import digests
 from tests.helpers.dovecot import Dovecot, Proxy, free_port, write_config
 from tests.helpers.mailfactory import make_raw
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -14,11 +15,13 @@ from bot.mail.ingest import ingest
 from bot.model import RawMail
 from bot.settings import LimitSettings
 from bot.store import open_store_writer
-from bot.store.database import metadata, open_store
-from bot.store.identity import MESSAGE_ID_LINE, find_message_id_header
+from bot.store.database import open_store
+from bot.store.identity import MESSAGE_ID_LINE, derived_key, find_message_id_header, identify
 from bot.store.schema import SCHEMA_VERSION, TABLES
 from bot.store.sqlite_writer import SqliteStoreWriter
+from bot.store.tables import metadata
 from tests.helpers.mailfactory import make_raw
+from tests.helpers.version2 import make_version_2_store, version_2_key
 
 HOSTILE = [b"no headers at all", b"Subject: =?bogus?Q?x?=\n\nbody\n", b"From: a@b.c\nDate: never\n\n\xff\xfe\n"]
 
@@ -39,7 +42,9 @@ def _structure(db: Path) -> dict[str, list[tuple[object, ...]]]:
 
 
 def test_an_older_store_is_migrated_to_what_a_new_one_is(tmp_path: Path) -> None:
-    """Version 2: no fingerprint or header_id, schedule_runs made by the scheduler itself (or not at all)."""
+    """A new store with what version 3 added taken away (no fingerprint or header_id, no schedule_runs: the
+    scheduler made that itself, or nothing did) and version 1 recorded, so every migration runs on it. It is
+    not a real old store (the later tables are there already): see the version-2 tests below for one."""
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     store = open_store(url)
     store.add_raw([RawMail(make_raw(n), "t") for n in range(3)])
@@ -157,3 +162,79 @@ def test_the_message_id_is_found_as_the_regex_finds_it(lines: list[bytes], newli
     expected = MESSAGE_ID_LINE.search(head)
     found = find_message_id_header(head)
     assert (found and (found.start(), found.group(1))) == (expected and (expected.start(), expected.group(1)))
+
+
+def _v2_mail(n: int, message_id: str) -> bytes:
+    return (f"From: ann@example.org\nSubject: old {n}\nDate: Mon, 18 Aug 2014 10:0{n}:00 +0000\n"
+            f"Message-ID: {message_id}\n\nbody {n}\n").encode()
+
+
+def test_a_real_version_2_store_is_rekeyed_so_a_reimport_adds_nothing(tmp_path: Path) -> None:
+    """Version 2 keyed any Message-ID without a space; this version keys malformed ones by content.
+
+    The store is made with version 2's own DDL and keys (tests/helpers/version2.py), and
+    holds a draft that names a message by its old key.
+    """
+    raws = [_v2_mail(1, "<12345.67890>"), _v2_mail(2, ">"), _v2_mail(3, "<abc>>"), _v2_mail(4, "<n4@example.org>"),
+            _v2_mail(5, "<tab\there@example.org>")]
+    old_keys = [version_2_key(raw) for raw in raws]
+    assert old_keys[:3] == ["<12345.67890>", "<>>", "<abc>"]  # kept as keys by version 2, malformed now
+    path = tmp_path / "v2.sqlite3"
+    make_version_2_store(path, raws)
+    data = json.dumps({"digest": {"sections": [{"items": [{"message_ids": ["<12345.67890>", "<n4@example.org>"],
+                                                           "summary": [{"message_id": "<abc>", "text": "x"}]}]}]},
+                       "text": "<12345.67890>", "html": ""})
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO digests VALUES (1, '2014-08-18 00:00:00.000000', '2014-08-25 00:00:00.000000', "
+                     "'sent', 1, '<d@x>', '2014-08-25 00:00:00.000000', '2014-08-25 00:00:00.000000', NULL, NULL)")
+        conn.execute("INSERT INTO digest_revisions VALUES (1, 1, 's', 'm', ?, '2014-08-25 00:00:00.000000', 'ann')",
+                     (data,))
+    conn.close()
+    url = f"sqlite:///{path}"
+
+    store = open_store(url)
+    again = store.add_raw([RawMail(raw, "t") for raw in raws])  # the same mail, imported again
+    assert [s.new for s in again] == [False] * len(raws)
+    assert store.counts()["messages"] == len(raws) and store.collisions() == 0
+    new_keys = [s.message_id for s in again]
+    assert new_keys[3] == "<n4@example.org>" and all(k.startswith("<sha256-") for k in new_keys[:3])
+    [revision] = [store.drafts.revision(1, 1)]
+    assert revision is not None
+    item = revision.data["digest"]["sections"][0]["items"][0]
+    assert item["message_ids"] == [new_keys[0], "<n4@example.org>"]
+    assert item["summary"][0]["message_id"] == new_keys[2]
+    assert revision.data["text"] == "<12345.67890>"  # what was rendered stays as it was
+    store.close()
+
+    writer = open_store_writer(url)  # the import's fast path finds them too
+    assert writer is not None
+    assert [s.new for s in writer.add_raw([RawMail(raw, "t") for raw in raws])] == [False] * len(raws)
+    writer.close()
+
+
+def test_version_2_rows_that_trade_keys_are_rekeyed_whole(tmp_path: Path) -> None:
+    raws = [_v2_mail(1, "<12345.67890>"), _v2_mail(2, "<n2@example.org>")]
+    path = tmp_path / "v2.sqlite3"
+    # The second message's row sits under the key the first one's content gives it now.
+    # Two rows leave their old keys in the migration; the second goes where the first was, and back.
+    make_version_2_store(path, raws, keys=["<12345.67890>", identify(raws[0]).key])
+    store = open_store(f"sqlite:///{path}")
+    again = store.add_raw([RawMail(raw, "t") for raw in raws])
+    assert [s.new for s in again] == [False, False] and store.counts()["messages"] == 2
+    assert [s.message_id for s in again] == [identify(raws[0]).key, "<n2@example.org>"]
+    store.close()
+
+
+def test_a_version_2_row_whose_new_key_is_taken_gets_a_derived_key(tmp_path: Path) -> None:
+    raw = _v2_mail(1, "<12345.67890>")
+    path = tmp_path / "v2.sqlite3"
+    # A copy of the same mail already under its content key (not something version 2 wrote, but possible).
+    make_version_2_store(path, [raw, raw], keys=["<12345.67890>", identify(raw).key])
+    store = open_store(f"sqlite:///{path}")
+    [again] = store.add_raw([RawMail(raw, "t")])
+    assert not again.new and again.message_id == identify(raw).key and store.counts()["messages"] == 2
+    store.close()
+    with sqlite3.connect(path) as conn:
+        keys = sorted(row[0] for row in conn.execute("SELECT message_id FROM messages"))
+    conn.close()
+    assert keys == sorted([identify(raw).key, derived_key(identify(raw).key, identify(raw).fingerprint)])

@@ -16,7 +16,7 @@ from bot.errors import ConfigError
 from bot.settings import load_settings
 from tests.helpers.dovecot import Dovecot, Proxy, write_config
 from tests.helpers.mailfactory import make_raw
-from tests.helpers.reviewkit import SECRET_ENV, notices, review_mails, text_of
+from tests.helpers.reviewkit import SECRET_ENV, notices, reply, review_mails, text_of
 from tests.helpers.smtp_server import SmtpServer
 
 ROOT = Path(__file__).parent.parent
@@ -43,7 +43,6 @@ title = "Beta minutes: {date}"
 def digestbot(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DIGESTBOT_CONFIG", None)
-    env.pop("DIGESTBOT_LIST", None)
     return subprocess.run([sys.executable, "-m", "bot.cli.main", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)
 
@@ -112,7 +111,8 @@ def test_each_list_entry_is_a_whole_single_list_view(tmp_path: Path) -> None:
     ('[[lists]]\nname = "a"\ntimezone = "Mars/Olympus"\n', "list 'a' (lists[0]): list.timezone: unknown timezone"),
     ('[[lists]]\nname = "a"\nfolders = []\n', "list 'a' (lists[0]): folders: name at least one folder"),
     ('[list]\nname = "a"\n[[lists]]\nname = "b"\n', "list: use either one [list] or [[lists]] entries, not both"),
-    ('[source]\nfolders = ["x"]\n[[lists]]\nname = "b"\n', "source.folders: with [[lists]], each list names"),
+    ('[source]\narchive_folders = ["x"]\n[[lists]]\nname = "b"\n',
+     "source.archive_folders: with [[lists]], each list names"),
     ("lists = []\n", "lists: expected one or more [[lists]] tables"),
 ])
 def test_a_mistake_in_an_entry_names_the_file_the_entry_and_the_key(tmp_path: Path, text: str, message: str) -> None:
@@ -288,3 +288,88 @@ def test_a_poll_of_many_lists_asks_once_what_changed(dovecot: Dovecot, tmp_path:
         assert proxy.connections == 2  # one per poll
     finally:
         proxy.close()
+
+
+def test_two_hundred_lists_each_drafted_a_cross_post_in_both_and_a_refused_smtp_told(
+        dovecot: Dovecot, smtp_server: SmtpServer, review_secret: str, tmp_path: Path) -> None:
+    """One `run --once` for 200 lists: each list's own draft and chair; l7's SMTP refuses, the others go on."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.schedule.runner import run
+    from bot.store.database import open_store
+    from tests.helpers.dovecot import free_port
+
+    count, refused_list = 200, "l7"
+    due = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    last_week = due - timedelta(days=7) + timedelta(minutes=1)
+    with dovecot.client() as client:
+        for i in range(count):
+            client.create_folder(f"Lists/l{i}")
+    for i in range(count):
+        dovecot.deliver_files(f"Lists/l{i}", [make_raw(1000 + i, subject=f"Topic of list {i}", when=last_week)])
+    cross = make_raw(1, subject="Cross posted release", when=last_week)
+    dovecot.deliver_files("Lists/l1", [cross])
+    dovecot.deliver_files("Lists/l2", [cross])
+    config = write_config(tmp_path / "c.toml", dovecot)
+    entries = "".join(
+        f'[[lists]]\nname = "l{i}"\naddress = "l{i}@lists.example.org"\nfolders = ["Lists/l{i}"]\n'
+        f'chair = "Chair {i}"\nchair_address = "chair{i}@example.org"\n'
+        + (f'[lists.smtp]\nport = {free_port()}\n' if f"l{i}" == refused_list else "") for i in range(count))
+    config.write_text(config.read_text().replace('folders = ["INBOX"]\n', "") + (
+        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\ntls = "none"\n'
+        'from_address = "digestbot@example.org"\ntimeout = 5.0\n'
+        f'[review]\nsecret_env = "{SECRET_ENV}"\n'
+        '[schedule]\npoll_minutes = 525600\ndraft_cron = "0 * * * *"\nremind_cron = "0 0 1 1 *"\n'
+        'send_cron = "0 0 1 1 *"\n') + entries)
+    settings = load_settings(config)
+    assert run(settings, once=True, jobs={}, now=due - timedelta(hours=2)) == []
+
+    done = digestbot("--config", str(config), "run", "--once")
+
+    assert done.returncode == 1, done.stderr
+    assert f"failed: draft:{refused_list}" in done.stderr
+    reviews = {str(m["To"]): m for m in review_mails(smtp_server)}
+    assert set(reviews) == {f"chair{i}@example.org" for i in range(count)} - {"chair7@example.org"}
+    assert all(f"Topic of list {i}" in text_of(reviews[f"chair{i}@example.org"]) for i in (0, 1, 2, 199))
+    assert "Cross posted release" in text_of(reviews["chair1@example.org"])  # a cross-post: in both digests
+    assert "Cross posted release" in text_of(reviews["chair2@example.org"])
+    assert "Cross posted release" not in text_of(reviews["chair3@example.org"])
+    [told] = notices(smtp_server)  # through the config's own [smtp]: the list's refused
+    assert (told["To"], told["Subject"]) == ("chair7@example.org", f"[digestbot] {refused_list}: the draft job failed")
+    store = open_store(settings.store_url, "l0")
+    try:
+        assert store.counts()["messages"] == count + 1  # the cross-post stored once
+        assert all(len(store.for_list(f"l{i}").drafts.all()) == 1 for i in range(count) if i != 7)
+    finally:
+        store.close()
+
+
+def test_each_chairs_reply_acts_on_its_own_lists_draft(dovecot: Dovecot, smtp_server: SmtpServer,
+                                                      review_secret: str, tmp_path: Path) -> None:
+    """Replies arrive in [source] folders (the bot's own); each approves the draft of the list it answers."""
+    dovecot.deliver("Lists/alpha", [make_raw(1, subject="Alpha only plans")])
+    dovecot.deliver("Lists/beta", [make_raw(2, subject="Beta only benchmarks"), make_raw(3, subject="More")])
+    config = write_config(tmp_path / "c.toml", dovecot)  # [source] folders = ["INBOX"]: where replies arrive
+    config.write_text(config.read_text() + (
+        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_server.port}\ntls = "none"\n'
+        'from_address = "digestbot@example.org"\ntimeout = 5.0\n'
+        f'[review]\nsecret_env = "{SECRET_ENV}"\n') + TWO_LISTS)
+    assert load_settings(config).source.folders == ("INBOX", "Lists/alpha", "Lists/beta")
+    assert digestbot("--config", str(config), "poll").returncode == 0
+    week = ("--since", "2014-08-18", "--until", "2014-08-25")
+    for name in ("alpha", "beta"):
+        drafted = digestbot("--config", str(config), "--list", name, "draft", *week, "--notify")
+        assert drafted.returncode == 0, drafted.stderr
+    mails = {str(m["To"]): m for m in review_mails(smtp_server)}
+    dovecot.deliver("INBOX", [reply(mails["bob@example.org"], "approve\n", sender="bob@example.org"),
+                              reply(mails["ann@example.org"], "approve\n", sender="ann@example.org")])
+
+    polled = digestbot("--config", str(config), "poll")
+
+    assert polled.returncode == 0, polled.stderr
+    assert polled.stdout.startswith("INBOX: 0 new (0 already stored), last UID 2, 2 to the bot (2 approved);")
+    for name in ("alpha", "beta"):
+        drafts = json.loads(digestbot("--config", str(config), "--list", name, "review", "--format", "json").stdout)
+        assert [d["state"] for d in drafts] == ["approved"], (name, drafts)
+    status = json.loads(digestbot("--config", str(config), "status", "--format", "json").stdout)
+    assert status["messages"]["messages"] == 3  # the replies are the bot's, in no list

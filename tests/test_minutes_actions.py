@@ -54,9 +54,9 @@ def _action(id_: int, who: str, what: str) -> TrackedAction:
     return TrackedAction(id_, who, what, 1, f"<a{id_}@x>", "open", W1, None, None, None, "", None, W1, "sent")
 
 
-def _mail(n: int, author: str, body: str) -> tuple[Mail, str]:
-    mail = Mail(f"<m{n}@x>", "s", author, f"{author.split()[0].lower()}@example.org", W1 + timedelta(hours=n))
-    return mail, body
+def _mail(n: int, author: str, body: str) -> Mail:
+    return Mail(f"<m{n}@x>", "s", author, f"{author.split()[0].lower()}@example.org", W1 + timedelta(hours=n),
+                body=body)
 
 
 @pytest.mark.parametrize(("author", "line", "closed", "why"), [
@@ -72,10 +72,38 @@ def test_a_done_line_closes_what_it_names_if_its_writer_may(author: str, line: s
                                                             why: str) -> None:
     carried = [_action(1, "Dave Scott", "add vchan support"),
                _action(2, "Anil Madhavapeddy", "write the release notes for 0.9")]
-    mail, body = _mail(1, author, f"Some news.\n\n{line}\n")
-    closings, refused = done_lines([mail], {mail.message_id: body}, carried, "Maya Okafor")
+    mail = _mail(1, author, f"Some news.\n\n{line}\n")
+    closings, refused = done_lines([mail], carried, "Maya Okafor")
     assert [c.action_id for c in closings] == closed
     assert (refused == []) if not why else (len(refused) == 1 and why in refused[0])
+
+
+@pytest.mark.parametrize("body", [
+    "Pushed to master.\nDONE: add vchan support\n",  # right under the text: cleaning joins the two lines
+    "Pushed to master, all tests pass, thanks everyone for the reviews.\n\nDONE: #1\n",  # a short last paragraph
+    "Pushed.\nDONE: #1\n-- \nDave\n",
+])
+def test_a_done_line_is_read_from_the_message_as_written(body: str) -> None:
+    closings, refused = done_lines([_mail(1, "Dave Scott", body)], [_action(1, "Dave Scott", "add vchan support")],
+                                   "Maya Okafor")
+    assert [c.action_id for c in closings] == [1] and refused == []
+
+
+def test_a_quoted_done_line_is_not_the_writers() -> None:
+    body = "Nice work.\n\n> Pushed to master.\n> DONE: add vchan support\n"
+    closings, refused = done_lines([_mail(1, "Dave Scott", body)], [_action(1, "Dave Scott", "add vchan support")],
+                                   "Maya Okafor")
+    assert closings == [] and refused == []
+
+
+def test_a_done_line_leaves_the_summary_also_right_under_other_text(store: Store, tmp_path: Path) -> None:
+    settings = with_store(Settings(), f"sqlite:///{tmp_path / 'store.sqlite3'}")
+    ingest(store, [RawMail(make_raw(1, sender="Dave Scott <dave@example.org>", when=W1 + timedelta(hours=9),
+                                    body="Pushed the vchan branch to master today.\nDONE: add vchan support\n"),
+                           "t")], LimitSettings())
+    week = build_digest(store, settings, W1, W1 + timedelta(days=7))
+    said = " ".join(s.text for section in week.sections for item in section.items for s in item.summary)
+    assert "Pushed the vchan branch" in said and "DONE" not in said
 
 
 def test_the_chairs_done_reply_is_a_command() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -182,3 +184,22 @@ def test_a_queue_the_pipe_cannot_hold_is_refused_not_waited_on() -> None:
     queue.close()
     many = list(range(20_000))
     assert fork_map(with_pid, many, [1.0] * len(many)) == [(x * x, PARENT) for x in many]  # too many: one process
+
+
+def test_a_worker_arms_its_lifeline_without_starting_a_process() -> None:
+    """Every parse worker calls die_with_parent: it must not spawn anything (ldconfig, say) to do it."""
+    script = """
+import os, subprocess, threading
+spawned = []
+real = subprocess.Popen.__init__
+def record(self, args, *rest, **options):
+    spawned.append(args)
+    real(self, args, *rest, **options)
+subprocess.Popen.__init__ = record
+from bot.lifeline import die_with_parent
+die_with_parent(os.getppid())
+assert spawned == [], spawned
+assert "lifeline" not in [t.name for t in threading.enumerate()], "the kernel's signal was not armed"
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -45,7 +45,7 @@ class _Store:
     def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
         return set()
 
-    def carried_actions(self) -> list[object]:
+    def carried_actions(self, start: datetime, end: datetime) -> list[object]:
         return []
 
 

@@ -15,7 +15,8 @@ from bot.review import lifecycle
 from bot.review.notify import request_review, send_reminders
 from bot.review.tokens import TOKEN_HEADER, find_tag, is_valid
 from bot.settings import Settings
-from bot.store.database import Store, deliveries, digest_revisions, open_store, transitions
+from bot.store.database import Store, open_store
+from bot.store.tables import deliveries, digest_revisions, transitions
 from tests.helpers.reviewkit import (
     BOT,
     CHAIR,

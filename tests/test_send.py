@@ -20,7 +20,8 @@ from bot.errors import SendError
 from bot.review import lifecycle
 from bot.review.replies import process_replies
 from bot.settings import Settings
-from bot.store.database import Store, deliveries, now, open_store
+from bot.store.database import Store, now, open_store
+from bot.store.tables import deliveries
 from tests.helpers.reviewkit import (
     BOT,
     CHAIR,

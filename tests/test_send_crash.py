@@ -19,7 +19,8 @@ import sqlalchemy as sa
 from bot.delivery.roster import add
 from bot.delivery.send import send_approved
 from bot.review import lifecycle
-from bot.store.database import deliveries, open_store
+from bot.store.database import open_store
+from bot.store.tables import deliveries
 from tests.helpers.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, settings_for, text_of, write_config
 from tests.helpers.smtp_server import Received, SmtpServer
 

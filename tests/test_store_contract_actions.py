@@ -34,7 +34,7 @@ def ids(mails: list) -> list[str]:  # type: ignore[type-arg]
 
 def _sent(store: Store, start: datetime, end: datetime, taken: list[Taken], *, stamp: datetime = LONG_AGO) -> int:
     digest_id = store.drafts.add(start, end, stamp)
-    store.coverage.record(digest_id, taken)
+    store.coverage.record(digest_id, taken, start, end)
     _move(store, digest_id, "sent")
     return digest_id
 
@@ -49,29 +49,29 @@ def test_coverage_is_recorded_per_digest_and_only_sent_digests_count(store: Stor
     stored_parsed(store, {1: T0, 2: T0 + timedelta(hours=1), 3: T0 + timedelta(hours=2)})
     sent = _sent(store, W1, W2, [Taken("<1@test.example>"), Taken("<2@test.example>", left_out="duplicate")])
     open_id = store.drafts.add(W2, W3, LONG_AGO)
-    store.coverage.record(open_id, [Taken("<3@test.example>", late=True)])
-    store.coverage.record(open_id, [])
+    store.coverage.record(open_id, [Taken("<3@test.example>", late=True)], W2, W3)
+    store.coverage.record(open_id, [], W2, W3)
     assert store.coverage.of_digest(sent) == [Taken("<1@test.example>"),
                                               Taken("<2@test.example>", left_out="duplicate")]
     assert store.coverage.of_digest(open_id) == [Taken("<3@test.example>", late=True)]
     assert store.coverage.sent() == [(sent, "<1@test.example>"), (sent, "<2@test.example>")]
 
 
-def test_late_mail_is_what_no_digest_holds_since_the_first_sent_one(store: Store) -> None:
+def test_late_mail_is_what_no_digest_holds_since_the_minutes_began(store: Store) -> None:
     # 1 and 2 in week 1, 3 in week 2 (the period drafted); 4 long before the first digest.
     stored_parsed(store, {1: T0, 2: T0 + timedelta(hours=1), 3: W2 + timedelta(hours=5),
                           4: datetime(2014, 8, 1, tzinfo=UTC)})
-    assert store.late_mails(W2, W3) == []  # no digest sent yet: nothing is late
+    assert store.late_mails(W2, W3) == []  # no digest yet: nothing is late
     _sent(store, W1, W2, [Taken("<1@test.example>")])
-    # 2 arrived after week 1 was drafted and is in no digest; 4 arrived after it too (the stamp is old).
-    assert ids(store.late_mails(W2, W3)) == ["<4@test.example>", "<2@test.example>"]
+    # 2 is dated in week 1 and in no digest; 4 is dated before the minutes began (week 1): history.
+    assert ids(store.late_mails(W2, W3)) == ["<2@test.example>"]
     assert store.taken_elsewhere(W2, W3) == set()
     other = store.drafts.add(W1 + timedelta(days=3), W3, LONG_AGO)  # an overlapping draft holds 2 and 3
-    store.coverage.record(other, [Taken("<2@test.example>"), Taken("<3@test.example>")])
-    assert ids(store.late_mails(W2, W3)) == ["<4@test.example>"]
+    store.coverage.record(other, [Taken("<2@test.example>"), Taken("<3@test.example>")], W1 + timedelta(days=3), W3)
+    assert ids(store.late_mails(W2, W3)) == []
     assert store.taken_elsewhere(W2, W3) == {"<3@test.example>"}
     _move(store, other, "rejected")  # a rejected draft holds nothing
-    assert ids(store.late_mails(W2, W3)) == ["<4@test.example>", "<2@test.example>"]
+    assert ids(store.late_mails(W2, W3)) == ["<2@test.example>"]
     assert store.taken_elsewhere(W2, W3) == set()
 
 
@@ -85,7 +85,7 @@ def test_a_redraft_of_the_same_period_takes_its_own_messages_again(store: Store)
     stored_parsed(store, {3: W2 + timedelta(hours=5)})
     _sent(store, W1, W2, [])
     first = store.drafts.add(W2, W3, LONG_AGO)
-    store.coverage.record(first, [Taken("<3@test.example>")])
+    store.coverage.record(first, [Taken("<3@test.example>")], W2, W3)
     assert store.taken_elsewhere(W2, W3) == set()  # its own period's draft does not hide it
     assert store.taken_elsewhere(W2 - WEEK, W3 - WEEK) == set()
 
@@ -95,14 +95,14 @@ def test_actions_are_proposed_carried_closed_and_reported(store: Store) -> None:
     a = store.drafts.add(W1, W2, LONG_AGO)
     first = store.actions.propose(a, "Dave Scott", "add vchan support", "<1@test.example>", stamp)
     second = store.actions.propose(a, "Anil", "write the notes", "<2@test.example>", stamp)
-    assert store.actions.carried() == []  # a draft's actions are proposals until it is sent
+    assert store.actions.carried(W2, W3) == []  # a draft's actions are proposals until it is sent
     assert store.actions.all() == [] and len(store.actions.all(sent_only=False)) == 2
     _move(store, a, "superseded")
     redraft = store.drafts.add(W1, W2, LONG_AGO)
     assert store.actions.propose(redraft, "Dave", "add vchan support", "<1@test.example>", stamp) == first
     assert store.actions.propose(redraft, "Anil", "write the notes", "<2@test.example>", stamp) == second
     _move(store, redraft, "sent")
-    carried = store.actions.carried()
+    carried = store.actions.carried(W2, W3)
     assert [(x.id, x.who, x.state, x.digest_id, x.since) for x in carried] == [
         (first, "Dave", "open", redraft, W1), (second, "Anil", "open", redraft, W1)]
     # A sent digest's action keeps its id and digest when a later draft lists it again.
@@ -117,11 +117,14 @@ def test_actions_are_proposed_carried_closed_and_reported(store: Store) -> None:
     assert closed is not None and (closed.state, closed.closed_by, closed.closed_via) == ("done", "dave@example.org",
                                                                                         "mail")
     assert closed.closed_at == T0
-    assert [(x.id, x.state) for x in store.actions.carried()] == [(first, "done"), (second, "open")]
-    store.actions.mark_reported([first], later)
-    assert [x.id for x in store.actions.carried()] == [first, second]  # `later` is not sent yet
+    assert [(x.id, x.state) for x in store.actions.carried(W2, W3)] == [(first, "done"), (second, "open")]
+    assert store.actions.mark_reported([first], later, W2, W3) == [first]
+    # `later` holds the report: a redraft of its own week lists it again, another week's draft does not.
+    assert [x.id for x in store.actions.carried(W2, W3)] == [first, second]
+    assert [x.id for x in store.actions.carried(W3, W3 + WEEK)] == [second]
+    assert store.actions.mark_reported([first], later + 1000, W3, W3 + WEEK) == []  # nor does it take it
     _move(store, later, "sent")
-    assert [x.id for x in store.actions.carried()] == [second]  # reported done once, then no more
+    assert [x.id for x in store.actions.carried(W3, W3 + WEEK)] == [second]  # reported done once, then no more
     assert store.actions.get(12345) is None
 
 
@@ -139,7 +142,7 @@ def test_the_actions_change_in_one_transaction_or_not_at_all(store: Store) -> No
     a = store.drafts.add(W1, W2, LONG_AGO)
     with pytest.raises(RuntimeError), store.transaction() as tx:
         tx.actions.propose(a, "Dave", "add vchan", "<1@test.example>", T0)
-        tx.coverage.record(a, [Taken("<1@test.example>")])
+        tx.coverage.record(a, [Taken("<1@test.example>")], W1, W2)
         raise RuntimeError("boom")
     assert store.actions.all(sent_only=False) == [] and store.coverage.of_digest(a) == []
 
@@ -151,14 +154,15 @@ def test_the_sqlite_draft_reader_answers_as_the_store_does(store_url: str, store
     sent = _sent(store, W1, W2, [Taken("<1@test.example>")])
     store.actions.propose(sent, "Dave", "add vchan", "<1@test.example>", T0)
     other = store.drafts.add(W1 + timedelta(days=3), W3, LONG_AGO)
-    store.coverage.record(other, [Taken("<3@test.example>")])
+    store.coverage.record(other, [Taken("<3@test.example>")], W1 + timedelta(days=3), W3)
     reader = open_mail_reader(store_url)
     assert reader is not None
     try:
         assert reader.late_mails(W2, W3) == store.late_mails(W2, W3) and ids(reader.late_mails(W2, W3)) == [
             "<2@test.example>"]
         assert reader.taken_elsewhere(W2, W3) == store.taken_elsewhere(W2, W3) == {"<3@test.example>"}
-        assert reader.carried_actions() == store.carried_actions() and len(reader.carried_actions()) == 1
+        assert reader.carried_actions(W2, W3) == store.carried_actions(W2, W3)
+        assert len(reader.carried_actions(W2, W3)) == 1
     finally:
         reader.close()
 
@@ -185,3 +189,67 @@ def test_a_writer_opened_beside_a_store_keeps_its_sqlite_locks(store_url: str, s
         assert fresh.execute("SELECT count(*) FROM messages").fetchone() == (2,)
     finally:
         fresh.close()
+
+
+def test_a_skipped_week_starts_the_minutes_before_any_digest(store_url: str, store: Store) -> None:
+    stored_parsed(store, {1: T0, 2: W2 + timedelta(hours=5), 4: datetime(2014, 8, 1, tzinfo=UTC)})
+    assert store.late_mails(W2, W3) == [] and store.coverage.skipped_from() is None
+    store.coverage.skip(W1)  # the scheduler found week 1 too quiet
+    store.coverage.skip(W2)  # a later skip keeps the earliest
+    assert store.coverage.skipped_from() == W1
+    assert store.for_list("other").coverage.skipped_from() is None  # per list
+    assert ids(store.late_mails(W2, W3)) == ["<1@test.example>"]  # 4 is history
+    reader = open_mail_reader(store_url) if store_url.startswith("sqlite") else None
+    if reader is not None:  # the draft's sqlite3 reader reads the skip too
+        try:
+            assert reader.late_mails(W2, W3) == store.late_mails(W2, W3)
+        finally:
+            reader.close()
+
+
+def test_a_draft_stored_after_another_took_its_messages_is_refused(store: Store) -> None:
+    from bot.store.coverage import TakenElsewhere
+
+    stored_parsed(store, {1: T0, 2: T0 + timedelta(hours=1)})
+    first = store.drafts.add(W1, W2, LONG_AGO)
+    store.coverage.record(first, [Taken("<1@test.example>")], W1, W2)
+    redraft = store.drafts.add(W1, W2, LONG_AGO)  # the same period may take its own messages again
+    store.coverage.record(redraft, [Taken("<1@test.example>")], W1, W2)
+    other = store.drafts.add(W1 + timedelta(days=3), W3, LONG_AGO)
+    with pytest.raises(TakenElsewhere) as refused:
+        store.coverage.record(other, [Taken("<2@test.example>"), Taken("<1@test.example>")], W1 + timedelta(days=3),
+                              W3)
+    assert set(refused.value.held) == {"<1@test.example>"} and "<1@test.example>" in str(refused.value)
+    assert store.coverage.of_digest(other) == []  # nothing of it written
+
+
+def test_two_drafts_stored_at_once_never_share_a_message(store: Store) -> None:
+    """The second waits for the first's transaction (SQLite's write lock, PostgreSQL's table lock), then sees
+    what it took."""
+    import threading
+
+    from bot.store.coverage import TakenElsewhere
+
+    stored_parsed(store, {1: T0})
+    outcome: list[BaseException | None] = []
+
+    def second() -> None:
+        try:
+            with store.transaction() as tx:
+                other = tx.drafts.add(W1 + timedelta(days=3), W3, LONG_AGO)
+                tx.coverage.record(other, [Taken("<1@test.example>")], W1 + timedelta(days=3), W3)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(exc)
+
+    with store.transaction() as tx:
+        first = tx.drafts.add(W1, W2, LONG_AGO)
+        tx.coverage.record(first, [Taken("<1@test.example>")], W1, W2)
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive()  # waiting for this transaction
+    thread.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], TakenElsewhere)
+    assert [mid for _d, mid in store.coverage.sent()] == []
+    assert [d.state for d in store.drafts.all()] == ["drafted"]  # the second's draft row rolled back with it

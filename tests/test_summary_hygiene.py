@@ -218,14 +218,14 @@ def test_a_small_thread_is_summarized_in_one_go() -> None:
 
 
 def test_points_render_with_a_link_to_where_they_start() -> None:
-    from bot.render.digest import _paragraphs
+    from bot.render.digest import summary_paragraphs
 
     summary = [
         {"text": "The date slips a week.", "message_id": "<1@x>", "author": "Bob", "point": "<1@x>"},
         {"text": "The installer needs it.", "message_id": "<2@x>", "author": "Bob", "point": "<1@x>"},
         {"text": "The logo gets darker.", "message_id": "<6@x>", "author": "Bob", "point": "<6@x>"},
     ]
-    paragraphs = _paragraphs(summary, "https://archive.example/{message_id}")
+    paragraphs = summary_paragraphs(summary, "https://archive.example/{message_id}")
     assert [(p["point"], p["point_url"]) for p in paragraphs] == [
         ("1", "https://archive.example/1@x"), ("2", "https://archive.example/6@x")
     ]
@@ -235,12 +235,12 @@ def test_points_render_with_a_link_to_where_they_start() -> None:
 def test_the_chair_is_not_listed_again_under_another_form_of_their_name() -> None:
     from dataclasses import replace
 
-    from bot.pipeline.digest import _attendees
+    from bot.pipeline.digest import attendees
     from bot.settings import Settings
 
     settings = Settings()
     settings = replace(settings, digest=replace(settings.digest, chair="Maya Okafor"))
-    assert _attendees({"Okafor, Maya", "Dave Scott"}, settings) == ("Maya Okafor", "Dave Scott")
+    assert attendees({"Okafor, Maya", "Dave Scott"}, settings) == ("Maya Okafor", "Dave Scott")
 
 
 def test_a_long_week_shrinks_every_item_to_fit_the_digest() -> None:

@@ -33,7 +33,7 @@ log = logging.getLogger("digestbot")
               help="TOML config file (or set DIGESTBOT_CONFIG).")
 @click.option("--verbose", "-v", is_flag=True, help="Log more detail on stderr.")
 @click.option("--quiet", "-q", is_flag=True, help="Log only errors.")
-@click.option("--list", "list_name", metavar="NAME", envvar="DIGESTBOT_LIST",
+@click.option("--list", "list_name", metavar="NAME",
               help="The list to work on, by its [[lists]] name: needed when the config has more than one "
                    "(poll, run, schedule and status serve every list).")
 @click.version_option(package_name="digestbot")

@@ -142,8 +142,9 @@ def _ensure_rows(store: Store, settings: Settings, draft: lifecycle.Draft) -> bo
             return False
         if tx.deliveries.started(draft.id):
             return True
-        tx.deliveries.add_pending(draft.id, draft.revision, _recipients(store, settings), now())
-    return True
+        # Approved at this revision is checked again as the rows are written: a CLI reject or edit may
+        # commit after the read above on a database that lets it (PostgreSQL).
+        return tx.deliveries.add_pending(draft.id, draft.revision, _recipients(store, settings), now())
 
 
 def _rows(store: Store, digest_id: int) -> list[Delivery]:
@@ -183,7 +184,7 @@ def _send_digest(store: Store, settings: Settings, draft: lifecycle.Draft, smtp:
 def _mark_sending(store: Store, digest_id: int, recipient: str) -> None:
     # Cannot fail under the lock; if it does, refuse rather than risk a double.
     if not store.deliveries.mark_sending(digest_id, recipient, now()):
-        raise SendError(f"delivery of #{digest_id} to {recipient} changed under us; stopping")
+        raise SendError(f"delivery of #{digest_id} to {recipient} changed under us (a reject or an edit?); stopping")
 
 
 def _record(store: Store, digest_id: int, recipient: str, result: Result, attempts: int, retry: RetryPolicy,

@@ -127,9 +127,11 @@ class Poller:
         self.session = open_session(settings, client_factory)
         self._store_factory = store_factory
         self._store: Store | None = None
-        # Which lists each folder's mail belongs to; a folder named on the command line only: the first list's.
+        # Which lists each folder's mail belongs to. A folder no list names (--folder, or with [[lists]] the
+        # [source] folders the bot's own mail arrives in): a single list's; with [[lists]], no list's.
         self.lists_of = settings.lists_of_folder()
         self.first_list = (settings.lists[0].store_list,)
+        self.unlisted: tuple[str, ...] = () if settings.entries else self.first_list
         url = settings.store_url
         # The light sqlite3 state keeps SQLAlchemy out of a nothing-new poll; other databases need the Store.
         self.state: SyncState = open_sync_state(url, None if sqlite_path(url) else self.store())
@@ -242,7 +244,7 @@ class Poller:
 
     def _lists(self, folder: str) -> tuple[str, ...] | None:
         """The lists `folder`'s mail joins; None: the store's own (the first list's, as `poll` opens it)."""
-        lists = self.lists_of.get(folder, self.first_list)
+        lists = self.lists_of.get(folder, self.unlisted)
         return None if lists == self.first_list else lists
 
     def _remember(self, folder: str, uidvalidity: int, last_uid: int) -> None:

@@ -82,13 +82,12 @@ def build_digest(store: MailReader, settings: Settings, start: datetime, end: da
     items = _summarize_all(items, cleaned, settings, parallel)
     items, report = _model_summaries(items, cleaned, settings)
     items = mark_late(items, frozenset(m.message_id for m in late))
-    carried = store.carried_actions()
-    closings, refused = done_lines(mails, {mid: body.text for mid, body in cleaned.items()}, carried,
-                                   settings.digest.chair)
+    carried = store.carried_actions(start, end)
+    closings, refused = done_lines(mails, carried, settings.digest.chair)
     open_actions, closed_actions = action_notes(carried, closings)
     sections = _sections(items, settings)
     writers = _writers(threads)
-    participants = _attendees(writers, settings)
+    participants = attendees(writers, settings)
     day = title_date or (end - timedelta(days=1)).date()
     return Digest(
         title=settings.digest.title.format(date=day.isoformat(), list=settings.list.name),
@@ -117,7 +116,9 @@ def _context_mails(store: MailReader, mails: Sequence[Mail]) -> list[Mail]:
 
 
 def _clean_all(mails: Sequence[Mail], parallel: bool) -> dict[str, CleanBody]:
-    bodies = [m.body for m in mails]
+    # DONE: lines close actions (read from the bodies, see done_lines) and are not summarized: they leave
+    # before cleaning, which would join one to the line above it.
+    bodies = [without_done(m.body) for m in mails]
     if parallel:
         from bot.parallel import fork_map
 
@@ -252,7 +253,7 @@ def _writers(threads: Sequence[Thread]) -> set[str]:
     return {m.author for t in threads for m in t.new_mails if not is_notification(m)}
 
 
-def _attendees(writers: set[str], settings: Settings) -> tuple[str, ...]:
+def attendees(writers: set[str], settings: Settings) -> tuple[str, ...]:
     """The minutes' attendees: the chair first, then everyone who wrote, by last name."""
     chair = settings.digest.chair
     others = sorted((n for n in writers if name_key(n) != name_key(chair)),

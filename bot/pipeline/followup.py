@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -69,25 +69,23 @@ def coverage_line(cov: Mapping[str, object]) -> str:
             f"{why}; {in_period + late - left} in this digest.")
 
 
-def lifted_actions(items: Iterable[Item]) -> list[tuple[Item, int, str, str, str]]:
-    """(item, index, who, what, source Message-ID) of every action the items list."""
-    out = []
-    for item in items:
-        for index, (line, source) in enumerate(zip(item.actions, item.action_sources, strict=False)):
-            who, _, what = line.removeprefix("Action:").strip().partition(", ")
-            out.append((item, index, who.strip(), what.strip() or who.strip(), source))
-    return out
-
-
-def done_lines(mails: Sequence[Mail], texts: Mapping[str, str], carried: Sequence[TrackedAction],
+def done_lines(mails: Sequence[Mail], carried: Sequence[TrackedAction],
                chair: str) -> tuple[list[Closing], list[str]]:
-    """The closings the mails' `DONE:` lines make, and the lines that close nothing (with why)."""
+    """The closings the mails' `DONE:` lines make, and the lines that close nothing (with why).
+
+    Read from each message's own lines (quoted ones left out), not its cleaned text: cleaning joins
+    the lines of a paragraph and drops a short last one, where a DONE: line usually is.
+    A line whose action this same message already closed (a redraft of its week) is applied, not refused.
+    """
     open_ = {a.id: a for a in carried if a.state == "open"}
     closings: list[Closing] = []
     refused: list[str] = []
     for mail in sorted(mails, key=lambda m: (m.date, m.message_id)):
-        for match in _DONE.finditer(texts.get(mail.message_id, "")):
+        applied = [a for a in carried if a.state != "open" and a.closed_ref == mail.message_id]
+        for match in _DONE.finditer(unquoted(mail.body)):
             said = match["what"].strip()
+            if _named(said, applied) is not None:
+                continue
             action = _named(said, [a for a in open_.values() if a.id not in {c.action_id for c in closings}])
             where = f"{mail.author} <{mail.from_addr}> in {mail.message_id}"
             if action is None:
@@ -98,6 +96,11 @@ def done_lines(mails: Sequence[Mail], texts: Mapping[str, str], carried: Sequenc
             else:
                 closings.append(Closing(action.id, mail.message_id, mail.author))
     return closings, refused
+
+
+def unquoted(body: str) -> str:
+    """`body` without its quoted (`>`) lines: a DONE: line quoted from another message is not this one's."""
+    return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
 
 
 def _named(said: str, candidates: Sequence[TrackedAction]) -> TrackedAction | None:

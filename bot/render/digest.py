@@ -211,7 +211,7 @@ def _view(digest: Digest, options: RenderOptions) -> dict[str, Any]:
         entry["links"] = [{"ref": f"thread-{number}" + (f"-{k}" if k > 1 else ""),
                            "label": "thread" + (f" {k}" if k > 1 else ""), "url": url}
                           for k, url in enumerate(_item_links(item, options.archive_url), start=1)]
-        entry["paragraphs"] = _paragraphs(entry["summary"], options.archive_url)
+        entry["paragraphs"] = summary_paragraphs(entry["summary"], options.archive_url)
         entry["action_lines"] = [action_line(a, entry["action_ids"][k] if k < len(entry["action_ids"]) else None)
                                  for k, a in enumerate(entry["actions"])]
         entry["continued_line"] = (f"continued from {day_month(date.fromisoformat(entry['continued_from']))}"
@@ -231,7 +231,7 @@ def _view(digest: Digest, options: RenderOptions) -> dict[str, Any]:
     return view
 
 
-def _paragraphs(summary: list[dict[str, str]], archive_url: str) -> list[dict[str, str]]:
+def summary_paragraphs(summary: list[dict[str, str]], archive_url: str) -> list[dict[str, str]]:
     """Consecutive sentences by one author become one paragraph led by the name.
 
     A big thread's summary comes point by point: a point's first paragraph carries

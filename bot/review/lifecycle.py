@@ -29,7 +29,6 @@ from bot.render.message import address_domain, bot_address
 from bot.review.mail import Parts, parts_from_digest, parts_from_markdown
 from bot.review.memory import edit_actions, remember
 from bot.settings import Settings
-from bot.store.access import aware as aware
 from bot.store.database import Store, now
 from bot.store.drafts import Draft as Draft
 from bot.store.drafts import Transition as Transition

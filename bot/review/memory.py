@@ -18,6 +18,7 @@ from datetime import datetime
 
 from bot.errors import ReviewError
 from bot.model import Digest, Item
+from bot.store.coverage import TakenElsewhere
 from bot.store.groups import Groups, Transaction
 from bot.store.minutes import Taken, TrackedAction
 
@@ -31,15 +32,20 @@ _MD_ESCAPE = re.compile(r"\\([\\`*_\[\]<>#|~&.+=-])")
 
 def remember(tx: Transaction, digest: Digest, digest_id: int, stamp: datetime) -> Digest:
     """Store what draft `digest_id` took and did; the digest with its actions' ids."""
+    start, end = digest.period_start, digest.period_end
     if digest.coverage is not None:
         late = set(digest.coverage.late)
         left = dict(digest.coverage.left_out)
-        tx.coverage.record(digest_id, [Taken(mid, mid in late, left.get(mid, ""))
-                                       for mid in dict.fromkeys([*digest.coverage.in_period, *digest.coverage.late])])
+        taken = [Taken(mid, mid in late, left.get(mid, ""))
+                 for mid in dict.fromkeys([*digest.coverage.in_period, *digest.coverage.late])]
+        try:
+            tx.coverage.record(digest_id, taken, start, end)
+        except TakenElsewhere as exc:  # another draft, built at the same time, stored them first
+            raise ReviewError(f"draft not stored: {exc}; draft again") from None
     for closing in digest.closings:  # one closed before (a redraft of the same week) stays as it was
         tx.actions.close(closing.action_id, by=closing.by, via="mail", at=stamp, note="DONE: line on the list",
                          ref=closing.message_id)
-    tx.actions.mark_reported([note.id for note in digest.closed_actions], digest_id)
+    tx.actions.mark_reported([note.id for note in digest.closed_actions], digest_id, start, end)
     sections = tuple(replace(section, items=tuple(_with_ids(tx, item, digest_id, stamp) for item in section.items))
                      for section in digest.sections)
     return replace(digest, sections=sections)

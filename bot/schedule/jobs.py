@@ -180,9 +180,11 @@ def draft_job(transports: Transports, run: JobRun) -> str:
     start, end = draft_period(settings, run.due)
     period = period_text(start, end)
     wanted = settings.digest.min_messages
-    # A skipped week's messages are taken by no digest: the next one takes them as late mail.
+    # A skipped week's messages are taken by no digest: the next one takes them as late mail,
+    # also when no digest was ever drafted (the store remembers the skip: bot/store/minutes.py LATE_SQL).
     count = sum(map(len, mails_to_cover(store, start, end))) if wanted else 0
     if count < wanted:
+        store.coverage.skip(start)
         told = tell_chair(settings, f"{settings.list.name}: no digest for {period} ({count} messages)",
                           _skip_note(period, count, wanted), mailer=transports.mailer)
         return (f"{fetched}skipped {period}: {count} message(s), fewer than digest.min_messages = {wanted}; "

@@ -202,7 +202,7 @@ class Runner:
             line = f"failed: {line}; next try {self.fmt(self.next_run(job_id))}"
         log.log(level, "%s (due %s): %s [%.1fs]", job_id, self.fmt(due), line, time.monotonic() - took)
         if outcome == "failed" and name:  # the other lists go on; this one's chair is told
-            _tell_chair(settings, job, line)
+            _tell_chair(settings, self.settings, job, line)
 
     def run_pass(self, now: datetime | None = None) -> list[str]:
         """`run --once`: owe what is due at `now`, run everything owed; the ids of the jobs that failed."""
@@ -236,14 +236,19 @@ class Runner:
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "never"
 
 
-def _tell_chair(settings: Settings, job: str, line: str) -> None:
-    """Best effort (bot.review.notify.tell_chair logs what it cannot send)."""
+def _tell_chair(settings: Settings, whole: Settings, job: str, line: str) -> None:
+    """Best effort (bot.review.notify.tell_chair logs what it cannot send); when the list's own [lists.smtp]
+    is what failed, through the config's [smtp]."""
+    from dataclasses import replace
+
     from bot.review.notify import tell_chair
 
     name = settings.list.name
-    tell_chair(settings, f"{name}: the {job} job failed",
-               f"digestbot's {job} job for the list {name} failed:\n\n    {line}\n\n"
-               "The other lists are not affected. The job runs again at its next time; see `digestbot schedule`.\n")
+    subject = f"{name}: the {job} job failed"
+    body = (f"digestbot's {job} job for the list {name} failed:\n\n    {line}\n\n"
+            "The other lists are not affected. The job runs again at its next time; see `digestbot schedule`.\n")
+    if not tell_chair(settings, subject, body) and settings.smtp != whole.smtp:
+        tell_chair(replace(settings, smtp=whole.smtp), subject, body)
 
 
 def _alive(scheduler: BackgroundScheduler) -> bool:
@@ -350,6 +355,7 @@ def schedule_table(settings: Settings, now: datetime | None = None) -> str:
         return moment.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z") if moment else "never"
 
     lines = [f"jobs (times in {settings.schedule.timezone}; now {fmt(now)}):"]
+    wide = max(7, *(len(job_id) for job_id in specs))  # "draft:xen-devel": a list's own jobs
     for spec in specs.values():
         job = persisted.get(spec.id)
         next_run = job.next_run_time if job is not None and job.name == spec.key else None
@@ -359,11 +365,11 @@ def schedule_table(settings: Settings, now: datetime | None = None) -> str:
             note = "  (not started yet)" if job is None else "  (schedule changed: applies at the next start)"
         elif next_run is not None and utc(next_run) <= now:
             note = "  (overdue: runs at the next start)"
-        lines.append(f"  {spec.id:<7} {spec.label:<24} next {fmt(next_run)}{note}")
+        lines.append(f"  {spec.id:<{wide}} {spec.label:<24} next {fmt(next_run)}{note}")
         ran = last.get(spec.id)
         if ran is not None and ran.owed_for is not None:
-            lines.append(f"  {'':<7} owes the run due {fmt(ran.owed_for)} (runs at the next start)")
+            lines.append(f"  {'':<{wide}} owes the run due {fmt(ran.owed_for)} (runs at the next start)")
         if ran is not None and ran.outcome:
             again = f" ({ran.failures} times in a row)" if ran.failures > 1 else ""
-            lines.append(f"  {'':<7} last {fmt(ran.due)}: {ran.outcome}{again}: {ran.line}")
+            lines.append(f"  {'':<{wide}} last {fmt(ran.due)}: {ran.outcome}{again}: {ran.line}")
     return "\n".join(lines)

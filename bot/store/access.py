@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -22,13 +21,19 @@ class StoreConflict(StoreError):
     """A write collided with one already stored (a key used twice): the transaction was rolled back."""
 
 
-def aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything in the store is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+# An execution option: the transaction writes, so on SQLite it begins IMMEDIATE (bot/store/database.py).
+WRITES = "digestbot_writes"
 
 
-def maybe_aware(moment: datetime | None) -> datetime | None:
-    return aware(moment) if moment is not None else None
+@contextmanager
+def begin_write(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """`engine.begin()` for a transaction that writes. On SQLite it takes the write lock at its start, so
+    that what it reads stays true until it commits: SQLite's default (deferred) transaction takes the lock
+    at its first write, and a check made before that can be stale by then. Reads need no such lock."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITES: True})
+        with conn.begin():
+            yield conn
 
 
 class Access:
@@ -55,7 +60,7 @@ class Access:
             if self._conn is not None:
                 yield self._conn
                 return
-            with self.engine.begin() as own:
+            with begin_write(self.engine) as own:
                 yield own
         except sa.exc.IntegrityError as exc:
             raise StoreConflict(f"already stored: {str(exc.orig).splitlines()[0] if exc.orig else exc}") from exc

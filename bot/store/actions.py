@@ -8,13 +8,13 @@ A redraft of the same message's action keeps its id.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from bot.store.access import Access
-from bot.store.minutes import ACTIONS_SQL, CARRIED_SQL, TrackedAction, action_from_values
+from bot.store.minutes import ACTIONS_SQL, CARRIED_SQL, REPORTED_ELSEWHERE, TrackedAction, action_from_values
 from bot.store.tables import actions, digests
 
 
@@ -37,10 +37,11 @@ class Actions(Access):
             row = conn.execute(sa.text(f"{ACTIONS_SQL} WHERE a.id = :id"), {"id": action_id, **self._bound}).first()
         return None if row is None else action_from_values(row)
 
-    def carried(self) -> list[TrackedAction]:
-        """What a new digest lists: open actions of sent digests, and those done since the last sent one."""
+    def carried(self, start: datetime, end: datetime) -> list[TrackedAction]:
+        """What a new digest of [start, end) lists: open actions of sent digests, and those done that no
+        digest of another period lists as done (one that holds it: drafted, awaiting, approved or sent)."""
         with self.reading() as conn:
-            return [action_from_values(row) for row in conn.execute(sa.text(CARRIED_SQL), self._bound)]
+            return [action_from_values(row) for row in conn.execute(_bounds(CARRIED_SQL), _period(start, end, self))]
 
     def propose(self, digest_id: int, who: str, what: str, message_id: str, stamp: datetime) -> int:
         """The id of the action `what` of `message_id`, as draft `digest_id` lists it: the same action
@@ -83,9 +84,30 @@ class Actions(Access):
                                   .values(**values))
         return result.rowcount == 1
 
-    def mark_reported(self, action_ids: Iterable[int], digest_id: int) -> None:
-        """Draft `digest_id` lists these as done since the last digest."""
+    def mark_reported(self, action_ids: Iterable[int], digest_id: int, start: datetime, end: datetime) -> list[int]:
+        """Draft `digest_id` of [start, end) lists these as done since the last digest: the ids it now reports.
+
+        Never one that a digest of another period still holds as reported (one action, done once in one
+        sent digest); a rejected or superseded digest's report, or the same period's, passes on.
+        """
         ids = list(action_ids)
-        if ids:
-            with self.writing() as conn:
-                conn.execute(actions.update().where(actions.c.id.in_(ids)).values(reported_in=digest_id))
+        if not ids:
+            return []
+        free = _bounds(f"SELECT a.id FROM actions a WHERE a.id IN :ids AND NOT {REPORTED_ELSEWHERE}").bindparams(
+            sa.bindparam("ids", expanding=True))
+        with self.writing() as conn:
+            mine = sorted(conn.scalars(free, {**_period(start, end, self), "ids": ids}))
+            if mine:
+                conn.execute(actions.update().where(actions.c.id.in_(mine)).values(reported_in=digest_id))
+        return mine
+
+
+_TIME = sa.DateTime(timezone=True)
+
+
+def _bounds(sql: str) -> sa.TextClause:
+    return sa.text(sql).bindparams(sa.bindparam("start", type_=_TIME), sa.bindparam("end", type_=_TIME))
+
+
+def _period(start: datetime, end: datetime, group: Access) -> dict[str, Any]:
+    return {"start": start.astimezone(UTC), "end": end.astimezone(UTC), "list_name": group.list_name}

@@ -18,6 +18,7 @@ from sqlalchemy import event
 
 from bot.errors import StoreError, sqlite_trouble
 from bot.model import Mail, RawMail
+from bot.store.access import WRITES, begin_write
 from bot.store.groups import Groups, Transaction, begin
 from bot.store.identity import Placed, identify, place
 from bot.store.migrations import MIGRATIONS
@@ -26,24 +27,16 @@ from bot.store.rows import MAIL_COLUMNS, Stored, mail_from_values, message_row, 
 from bot.store.schema import DEFAULT_LIST, SCHEMA_VERSION, VERSION_QUERY, version_from
 from bot.store.sqlite import chunks, create_private, sqlite_pragmas
 from bot.store.tables import (
-    deliveries,
-    digest_revisions,
     digests,
     list_messages,
     message_raw,
     messages,
     meta,
     metadata,
-    subscribers,
-    sync_state,
-    transitions,
-    used_tokens,
 )
 from bot.store.urls import safe_url
 
-# The tables and `now` are re-exported until every caller outside bot/store/ is moved off SQL.
-__all__ = ["Store", "attach_store", "deliveries", "digest_revisions", "digests", "message_raw", "messages", "meta",
-           "metadata", "now", "open_store", "subscribers", "sync_state", "transitions", "used_tokens"]
+__all__ = ["Store", "attach_store", "database_file", "now", "open_store"]
 
 
 class Store(Groups):
@@ -86,7 +79,7 @@ class Store(Groups):
         Returns one `Stored` per distinct message in `batch`, in order.
         """
         identities = [identify(mail.raw) for mail in batch]
-        with self.engine.begin() as conn:
+        with begin_write(self.engine) as conn:  # what _stored_under finds must hold until the inserts
             placed = place(identities, self._stored_under(conn, [k for i in identities for k in i.keys]))
             added = iter(self._insert(conn, [(p, batch[p.index]) for p in placed if p.pk is None]))
             pks = [p.pk if p.pk is not None else next(added) for p in placed]
@@ -185,8 +178,8 @@ class Store(Groups):
     def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
         return self.coverage.taken_elsewhere(start, end)
 
-    def carried_actions(self) -> list[TrackedAction]:
-        return self.actions.carried()
+    def carried_actions(self, start: datetime, end: datetime) -> list[TrackedAction]:
+        return self.actions.carried(start, end)
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -289,6 +282,7 @@ def _engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         event.listen(engine, "handle_error", functools.partial(_sqlite_trouble, safe_url(url)))
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _utc_session)
@@ -345,17 +339,25 @@ def _sqlite_trouble(where: str, context: sa.engine.ExceptionContext) -> None:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     sqlite_pragmas(dbapi_conn)
+    # The driver's own transaction handling begins a transaction only before a write (a read before it
+    # sees whatever commits meanwhile) and runs DDL outside any: off, and `_sqlite_begin` begins them.
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    """SQLAlchemy's recipe for SQLite transactions: BEGIN IMMEDIATE (the write lock) for a transaction
+    that writes (bot.store.access.begin_write), a plain BEGIN for one that reads."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITES) else "BEGIN")
 
 
 def _migrate(engine: sa.Engine, list_name: str) -> None:
-    with engine.begin() as conn:
-        conn.info["list_name"] = list_name  # whose rows the older ones become (migrations._lists)
+    with engine.connect() as conn:
         if _schema_version(conn) == SCHEMA_VERSION:
-            return  # opening a current store writes nothing
-        if conn.dialect.name == "sqlite":
-            # SQLite's driver runs DDL outside any transaction unless one is begun: begin one, with the
-            # write lock, so a schema is created or migrated whole or not at all, by one process at a time.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return  # opening a current store writes nothing, nor waits for a writer
+    # With the write lock on SQLite: a schema is created or migrated whole or not at all, by one process
+    # at a time (the version is read again under it: another process may have done it meanwhile).
+    with begin_write(engine) as conn:
+        conn.info["list_name"] = list_name  # whose rows the older ones become (migrations._lists)
         version = _schema_version(conn)
         if version is None:
             # A new store, or one whose creation was killed half-way by an older digestbot (whose

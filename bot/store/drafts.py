@@ -15,7 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bot.store.access import Access, aware
+from bot.store.access import Access
+from bot.store.sqlite import maybe_utc, utc
 from bot.store.tables import digest_revisions, digests, transitions
 
 
@@ -61,9 +62,9 @@ class Transition:
 
 def _draft(row: Any) -> Draft:
     return Draft(
-        id=row.id, period_start=aware(row.period_start), period_end=aware(row.period_end), state=row.state,
-        revision=row.revision, mail_message_id=row.mail_message_id, created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at), reminded_at=aware(row.reminded_at) if row.reminded_at else None,
+        id=row.id, period_start=utc(row.period_start), period_end=utc(row.period_end), state=row.state,
+        revision=row.revision, mail_message_id=row.mail_message_id, created_at=utc(row.created_at),
+        updated_at=utc(row.updated_at), reminded_at=maybe_utc(row.reminded_at),
         superseded_by=row.superseded_by,
     )
 
@@ -124,7 +125,7 @@ class Drafts(Access):
         if row is None:
             return None
         return StoredRevision(row.digest_id, row.revision, row.subject, row.markdown, json.loads(row.data),
-                              aware(row.created_at), row.created_by)
+                              utc(row.created_at), row.created_by)
 
     def history(self, digest_id: int | None = None) -> list[Transition]:
         """Every recorded change (of one draft, or of all), oldest first."""
@@ -133,7 +134,7 @@ class Drafts(Access):
         if digest_id is not None:
             query = query.where(transitions.c.digest_id == digest_id)
         with self.reading() as conn:
-            return [Transition(r.digest_id, r.from_state, r.to_state, r.actor, r.via, aware(r.at), r.note)
+            return [Transition(r.digest_id, r.from_state, r.to_state, r.actor, r.via, utc(r.at), r.note)
                     for r in conn.execute(query)]
 
     # -- writing ------------------------------------------------------------------

@@ -4,6 +4,11 @@
     with store.transaction() as tx:           one transaction: every call in the
         tx.tokens.use(...)                    block commits together, or none does
         tx.drafts.change_state(...)           (StoreConflict for a key stored twice)
+
+A transaction (and each write of a group alone) holds SQLite's write lock from
+its start, so what it read stays true until it commits (bot/store/access.py:
+begin_write); on PostgreSQL, methods that check before they write lock the row
+they check (bot/store/deliveries.py).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
-from bot.store.access import StoreConflict
+from bot.store.access import StoreConflict, begin_write
 from bot.store.actions import Actions
 from bot.store.coverage import Coverage
 from bot.store.deliveries import Deliveries
@@ -48,7 +53,7 @@ class Transaction(Groups):
 def begin(engine: sa.Engine, list_name: str = DEFAULT_LIST) -> Iterator[Transaction]:
     """A new transaction, committed when the block ends (rolled back on an error)."""
     try:
-        with engine.begin() as conn:
+        with begin_write(engine) as conn:  # check-then-write inside is atomic: SQLite's write lock is taken here
             yield Transaction(engine, conn, list_name)
     except sa.exc.IntegrityError as exc:  # raised at commit by a deferred constraint
         raise StoreConflict(f"already stored: {str(exc.orig).splitlines()[0] if exc.orig else exc}") from exc

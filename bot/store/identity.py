@@ -26,10 +26,14 @@ _MAX_ID = 900  # a key stays well inside the message_id column (998), derived or
 _CONTENT_HEADERS = (b"from:", b"date:", b"subject:")
 _WHITESPACE = b" \t\r\n\v\f"
 # What a list adds to the copy it relays, so that a cross-post read from two lists stays one message: a
-# one-word subject tag ("[driftwood-devel]"; a "[PATCH v2 1/3]" has spaces and stays) and Mailman's footer,
-# which starts at a line of underscores.
-_LIST_TAG = re.compile(rb"\[[^\]\s]{1,64}\]")
-_LIST_FOOTER = re.compile(rb"^_{20,}[ \t]*\r?$", re.MULTILINE)
+# one-word subject tag ("[driftwood-devel]"), but not an author's own marker ("[PATCH]", "[RFC]"; a
+# "[PATCH v2 1/3]" has spaces and stays anyway), and Mailman's footer: a few lines after a line of
+# underscores, the last one (Outlook separates a reply from the quoted original by such a line too).
+_LIST_TAG = re.compile(rb"\[(?!(?:PATCH|RFC|ANN|ANNOUNCE|VOTE|RESULT|DISCUSS|PROPOSAL|WIP|RFT|RESEND|SECURITY)\])"
+                       rb"[^\]\s]{1,64}\]", re.IGNORECASE)
+_LIST_FOOTER = re.compile(rb"_{20,}[ \t]*\r?$", re.MULTILINE)
+_FOOTER_RULE = b"_" * 20
+_FOOTER_LINES = 10  # Mailman's is three or four; a quoted original after Outlook's line is longer
 
 
 def _head(raw: bytes) -> tuple[bytes, bytes]:
@@ -103,11 +107,20 @@ def _fingerprint(head: bytes, folded: bytes, body: bytes) -> str:
         if name == b"subject:":
             text = _LIST_TAG.sub(b"", text)
         parts.append(text.translate(None, _WHITESPACE))
-    footer = _LIST_FOOTER.search(body)
-    if footer is not None:
-        body = body[: footer.start()]
+    body = _without_list_footer(body)
     parts.append(body.translate(None, _WHITESPACE))  # dropped, not collapsed: as telling, and several times faster
     return hashlib.sha256(b"\0".join(parts)).hexdigest()
+
+
+def _without_list_footer(body: bytes) -> bytes:
+    """`body` up to its last line of underscores, if what follows it is short enough to be a list's footer."""
+    end = len(body)
+    while (found := body.rfind(_FOOTER_RULE, 0, end)) >= 0:
+        start = body.rfind(b"\n", 0, found) + 1
+        if _LIST_FOOTER.match(body, start):  # a line of nothing else
+            return body[:start] if body.count(b"\n", found) <= _FOOTER_LINES else body
+        end = start  # underscores inside a line of text: look before it
+    return body
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from bot.store.access import Access
+from bot.store.sqlite import maybe_utc, utc
 from bot.store.tables import schedule_runs
 
 JOBS_TABLE = "apscheduler_jobs"
@@ -36,14 +37,6 @@ class LastRun:
     outcome: str
     line: str
     failures: int
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _maybe_utc(moment: datetime | None) -> datetime | None:
-    return _utc(moment) if moment is not None else None
 
 
 class ScheduleLedger(Access):
@@ -68,42 +61,42 @@ class ScheduleLedger(Access):
 
     def owe(self, job_id: str, due: datetime) -> None:
         """One owed run per job: a newer due time replaces an older one (coalescing)."""
-        due = _utc(due)
+        due = utc(due)
         owed = schedule_runs.c.owed_for
         self._update(job_id, owed_for=sa.case((owed.is_(None) | (owed < due), due), else_=owed))
 
     def start(self, job_id: str, at: datetime) -> None:
         """The owed run is under way (until `finish`; a crash leaves it marked interrupted)."""
-        self._update(job_id, started_at=_utc(at))
+        self._update(job_id, started_at=utc(at))
 
     def finish(self, job_id: str, due: datetime, outcome: str, line: str, at: datetime) -> None:
         """The run owed for `due` ended with `outcome` (ok | skipped | failed); it is owed no more."""
-        due = _utc(due)
+        due = utc(due)
         failures = schedule_runs.c.failures + 1 if outcome == "failed" else 0
         with self.writing() as conn:
             row = sa.and_(schedule_runs.c.job_id == job_id, self._mine)
             conn.execute(schedule_runs.update().where(row).values(
-                last_for=due, last_at=_utc(at), last_outcome=outcome, last_line=line, started_at=None,
+                last_for=due, last_at=utc(at), last_outcome=outcome, last_line=line, started_at=None,
                 failures=failures))
             # A newer due time owed meanwhile (by the daemon's scheduler thread) stays owed.
             conn.execute(schedule_runs.update().where(row, schedule_runs.c.owed_for == due).values(owed_for=None))
 
     def missed(self, job_id: str, due: datetime, at: datetime, line: str) -> None:
         """The run due at `due` was dropped (too late); what is owed does not change."""
-        self._update(job_id, last_for=_utc(due), last_at=_utc(at), last_outcome="missed", last_line=line)
+        self._update(job_id, last_for=utc(due), last_at=utc(at), last_outcome="missed", last_line=line)
 
     def owed(self) -> list[Owed]:
         """Every job that owes a run."""
         query = sa.select(schedule_runs).where(schedule_runs.c.owed_for.is_not(None), self._mine)
         with self.reading() as conn:
-            return [Owed(r.job_id, _utc(r.owed_for), r.started_at is not None) for r in conn.execute(query)]
+            return [Owed(r.job_id, utc(r.owed_for), r.started_at is not None) for r in conn.execute(query)]
 
     def last_runs(self) -> dict[str, LastRun]:
         """Each job's row, by job id; {} for a store the scheduler never ran on (nothing is created)."""
         with self.reading() as conn:
             if not sa.inspect(conn).has_table(schedule_runs.name):
                 return {}
-            return {r.job_id: LastRun(_maybe_utc(r.owed_for), _maybe_utc(r.last_for), _maybe_utc(r.last_at),
+            return {r.job_id: LastRun(maybe_utc(r.owed_for), maybe_utc(r.last_for), maybe_utc(r.last_at),
                                       r.last_outcome or "", r.last_line or "", r.failures)
                     for r in conn.execute(sa.select(schedule_runs).where(self._mine))}
 
@@ -123,14 +116,14 @@ class ScheduleLedger(Access):
         """(list, owed run) of every list's jobs that owe a run, in one query."""
         query = sa.select(schedule_runs).where(schedule_runs.c.owed_for.is_not(None))
         with self.reading() as conn:
-            return [(r.list_name, Owed(r.job_id, _utc(r.owed_for), r.started_at is not None))
+            return [(r.list_name, Owed(r.job_id, utc(r.owed_for), r.started_at is not None))
                     for r in conn.execute(query)]
 
     def last_runs_everywhere(self) -> dict[tuple[str, str], LastRun]:
         """Each row, by (list, job id)."""
         with self.reading() as conn:
-            return {(r.list_name, r.job_id): LastRun(_maybe_utc(r.owed_for), _maybe_utc(r.last_for),
-                                                     _maybe_utc(r.last_at), r.last_outcome or "", r.last_line or "",
+            return {(r.list_name, r.job_id): LastRun(maybe_utc(r.owed_for), maybe_utc(r.last_for),
+                                                     maybe_utc(r.last_at), r.last_outcome or "", r.last_line or "",
                                                      r.failures)
                     for r in conn.execute(sa.select(schedule_runs))}
 

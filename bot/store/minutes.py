@@ -13,13 +13,14 @@ cross-posted to two lists is in a digest of each.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from bot.store.rows import MAIL_COLUMNS
-from bot.store.sqlite import from_sqlite_text
+from bot.store.sqlite import utc
 
 HOLDING = ("drafted", "awaiting", "approved", "sent")
 _HOLDING_SQL = ", ".join(f"'{state}'" for state in HOLDING)
@@ -36,16 +37,45 @@ _HELD_ELSEWHERE = (
     "AND NOT (d.period_start = :start AND d.period_end = :end)))"
 )
 
-# Late mail: dated before the period, held by no digest, and arrived (or dated) since the list's
-# first sent digest. A week skipped by digest.min_messages, a rejected week and a reply that
-# arrived after its week was drafted all end up here; the history before the first digest does not.
+# Late mail: dated before the period, held by no digest, and dated on or after the start of the minutes:
+# the earliest period a digest of this list has covered (in any state: a rejected week rolls on too) or
+# the scheduler skipped for digest.min_messages (:skipped_from, kept in `meta`; NULL if none). A reply that
+# arrived after its week was drafted, a skipped or rejected week: all end up here, however late they arrive.
+# Mail dated before that start is history (an archive imported at any time), never late.
 LATE_SQL = (
     f"SELECT {_COLUMNS} FROM messages m WHERE m.state != 'new' AND m.date < :start AND {_OF_LIST} "
-    # Two scalar subqueries, evaluated once (not an EXISTS over the digests per message).
-    "AND (m.imported_at >= (SELECT MIN(f.created_at) FROM digests f WHERE f.state = 'sent' "
-    "AND f.list_name = :list_name) "
-    "OR m.date >= (SELECT MIN(f.period_start) FROM digests f WHERE f.state = 'sent' AND f.list_name = :list_name)) "
+    # One scalar subquery, evaluated once (not an EXISTS over the digests per message).
+    "AND (m.date >= (SELECT MIN(f.period_start) FROM digests f WHERE f.list_name = :list_name) "
+    "OR m.date >= :skipped_from) "
     f"AND NOT {_HELD_ELSEWHERE} ORDER BY m.date, m.id"
+)
+
+# The one `meta` row that remembers, per list, the earliest period the scheduler skipped: JSON
+# {"list name": "ISO time"} (a row per list would not fit meta's 64-character keys for every list name).
+SKIPPED_KEY = "skipped_from"
+
+
+def skipped_from(value: str | None, list_name: str) -> datetime | None:
+    """The earliest skipped period start of `list_name`, from the SKIPPED_KEY row's value."""
+    stamp = json.loads(value).get(list_name) if value else None
+    return utc(stamp) if stamp else None
+
+
+def with_skipped(value: str | None, list_name: str, start: datetime) -> str:
+    """The SKIPPED_KEY row's value once the period starting at `start` is skipped: the earliest is kept."""
+    by_list: dict[str, str] = json.loads(value) if value else {}
+    known = skipped_from(value, list_name)
+    if known is None or start < known:
+        by_list[list_name] = start.astimezone(UTC).isoformat()
+    return json.dumps(by_list, sort_keys=True)
+
+
+# Which of some messages (:ids, SQLAlchemy's expanding list: the Store only) a digest of another period
+# holds, and which digest: checked again when a draft is stored (bot/store/coverage.py record).
+HELD_SQL = (
+    "SELECT dm.message_id, dm.digest_id FROM digest_messages dm JOIN digests d ON d.id = dm.digest_id "
+    f"WHERE dm.message_id IN :ids AND d.list_name = :list_name AND d.state IN ({_HOLDING_SQL}) "
+    "AND NOT (d.period_start = :start AND d.period_end = :end)"
 )
 
 # Messages dated in the period that a digest of another (overlapping or later) period already holds.
@@ -54,17 +84,20 @@ TAKEN_SQL = (
     f"AND {_OF_LIST} AND {_HELD_ELSEWHERE}"
 )
 
-# The actions a new digest lists: still open, or done and not yet listed as done by a sent digest;
+# The actions a new digest lists: still open, or done and not yet listed as done by a digest that
+# holds it (drafted, awaiting, approved or sent; a redraft of the same period may list it again);
 # only those of sent digests (an unsent draft's actions are proposals).
 ACTION_COLUMNS = ("id", "who", "what", "digest_id", "message_id", "state", "created_at", "closed_at", "closed_by",
                   "closed_via", "note", "reported_in")
-_ACTION_SELECT = ", ".join(f"a.{name}" for name in ACTION_COLUMNS) + ", d.period_start, d.state"
+_ACTION_SELECT = ", ".join(f"a.{name}" for name in ACTION_COLUMNS) + ", d.period_start, d.state, a.closed_ref"
 ACTIONS_SQL = (f"SELECT {_ACTION_SELECT} FROM actions a JOIN digests d ON d.id = a.digest_id "
                "AND d.list_name = :list_name")
-CARRIED_SQL = (
-    f"{ACTIONS_SQL} WHERE d.state = 'sent' AND (a.state = 'open' OR NOT EXISTS "
-    "(SELECT 1 FROM digests r WHERE r.id = a.reported_in AND r.state = 'sent')) ORDER BY a.id"
+# Listed as done by a digest that still holds it: no other period lists it again.
+REPORTED_ELSEWHERE = (
+    f"EXISTS (SELECT 1 FROM digests r WHERE r.id = a.reported_in AND r.state IN ({_HOLDING_SQL}) "
+    "AND NOT (r.period_start = :start AND r.period_end = :end))"
 )
+CARRIED_SQL = f"{ACTIONS_SQL} WHERE d.state = 'sent' AND (a.state = 'open' OR NOT {REPORTED_ELSEWHERE}) ORDER BY a.id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +127,12 @@ class TrackedAction:
     reported_in: int | None
     since: datetime  # the period start of the digest it first appeared in
     digest_state: str  # that digest's state: only a sent digest's actions are tracked for the list
-
-
-def _time(value: Any) -> datetime:
-    moment: datetime = from_sqlite_text(value) if isinstance(value, str) else value
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    closed_ref: str | None = None  # the message (a DONE: line, a reply) that closed it
 
 
 def action_from_values(values: Sequence[Any]) -> TrackedAction:
     (id_, who, what, digest_id, message_id, state, created_at, closed_at, closed_by, closed_via, note, reported_in,
-     since, digest_state) = values
-    return TrackedAction(int(id_), who, what, int(digest_id), message_id, state, _time(created_at),
-                         _time(closed_at) if closed_at is not None else None, closed_by, closed_via, note or "",
-                         reported_in, _time(since), digest_state)
+     since, digest_state, closed_ref) = values
+    return TrackedAction(int(id_), who, what, int(digest_id), message_id, state, utc(created_at),
+                         utc(closed_at) if closed_at is not None else None, closed_by, closed_via, note or "",
+                         reported_in, utc(since), digest_state, closed_ref)

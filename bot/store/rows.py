@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.model import Mail
-from bot.store.sqlite import from_sqlite_text
+from bot.store.sqlite import utc
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -56,11 +56,9 @@ def parsed_row(pk: int, mail: Mail) -> dict[str, Any]:
 def mail_from_values(values: Sequence[Any]) -> Mail:
     """A `Mail` from one row of MAIL_COLUMNS, as either driver returns it."""
     message_id, subject, from_name, from_addr, date, in_reply_to, refs, body, attachments, flags, header_id = values
-    if isinstance(date, str):  # the sqlite3 driver does not convert
-        date = from_sqlite_text(date)
     return Mail(
         message_id=message_id, subject=subject or "", from_name=from_name or "", from_addr=from_addr or "",
-        date=date if date.tzinfo else date.replace(tzinfo=UTC), in_reply_to=in_reply_to or None,
+        date=utc(date), in_reply_to=in_reply_to or None,
         references=tuple(refs.split()) if refs else (), body=body or "",
         attachments=tuple(json.loads(attachments or "[]")), flags=frozenset(flags.split()),
         header_id=header_id or "",

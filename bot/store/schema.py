@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 VERSION_QUERY = "SELECT value FROM meta WHERE key = 'schema_version'"
 # The store key of a single [list] config's list, whatever its name (bot/settings.py: SINGLE_LIST_KEY);
 # [[lists]] entries are keyed by their names. Rows from before lists belong to the list of the config

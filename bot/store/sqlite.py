@@ -33,10 +33,18 @@ def to_sqlite_text(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(SQLITE_DATETIME)
 
 
-def from_sqlite_text(text: str) -> datetime:
-    """A datetime as the store wrote it (UTC), read back aware."""
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def utc(value: datetime | str) -> datetime:
+    """The store's one datetime codec, for what it reads back: an aware datetime in UTC.
+
+    Everything is stored in UTC; SQLite gives it back naive (SQLAlchemy) or as
+    text (the sqlite3 fast paths), PostgreSQL aware.
+    """
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def maybe_utc(value: datetime | str | None) -> datetime | None:
+    return None if value is None else utc(value)
 
 
 def create_private(path: Path) -> None:

@@ -16,7 +16,15 @@ from functools import partial
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from bot.errors import StoreError, sqlite_file_error
-from bot.store.minutes import CARRIED_SQL, LATE_SQL, TAKEN_SQL, TrackedAction, action_from_values
+from bot.store.minutes import (
+    CARRIED_SQL,
+    LATE_SQL,
+    SKIPPED_KEY,
+    TAKEN_SQL,
+    TrackedAction,
+    action_from_values,
+    skipped_from,
+)
 from bot.store.rows import MAIL_COLUMNS, mail_from_values
 from bot.store.schema import DEFAULT_LIST
 from bot.store.sqlite import chunks, schema_version, to_sqlite_text
@@ -40,15 +48,15 @@ class MailReader(Protocol):
     def mails_by_ids(self, ids: Iterable[str]) -> list[Mail]: ...
 
     def late_mails(self, start: datetime, end: datetime) -> list[Mail]:
-        """Parsed mail dated before `start` that no digest holds, since the first sent digest, by date."""
+        """Parsed mail dated before `start` that no digest holds, since the minutes began, by date."""
         ...
 
     def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
         """Message-IDs dated in [start, end) that a digest of another period holds."""
         ...
 
-    def carried_actions(self) -> list[TrackedAction]:
-        """The actions a new digest lists: open, or done since the last sent digest."""
+    def carried_actions(self, start: datetime, end: datetime) -> list[TrackedAction]:
+        """The actions a new digest of [start, end) lists: open, or done and listed by no other digest."""
         ...
 
 
@@ -81,16 +89,22 @@ class SqliteMailReader:
         return [mail for chunk in chunks(wanted) for mail in self._guarded(partial(self._by_ids, chunk))]
 
     def late_mails(self, start: datetime, end: datetime) -> list[Mail]:
-        bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name}
-        return self._guarded(lambda: [mail_from_values(row) for row in self._conn.execute(LATE_SQL, bounds)])
+        def read() -> list[Mail]:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (SKIPPED_KEY,)).fetchone()
+            skipped = skipped_from(row[0] if row else None, self.list_name)
+            bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name,
+                      "skipped_from": to_sqlite_text(skipped) if skipped else None}
+            return [mail_from_values(values) for values in self._conn.execute(LATE_SQL, bounds)]
+
+        return self._guarded(read)
 
     def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
         bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name}
         return self._guarded(lambda: {row[0] for row in self._conn.execute(TAKEN_SQL, bounds)})
 
-    def carried_actions(self) -> list[TrackedAction]:
-        return self._guarded(lambda: [action_from_values(row) for row in self._conn.execute(CARRIED_SQL,
-                                                                                     {"list_name": self.list_name})])
+    def carried_actions(self, start: datetime, end: datetime) -> list[TrackedAction]:
+        bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name}
+        return self._guarded(lambda: [action_from_values(row) for row in self._conn.execute(CARRIED_SQL, bounds)])
 
     def _by_ids(self, chunk: list[str]) -> list[Mail]:
         query = f"{self._SELECT} AND message_id IN ({', '.join('?' * len(chunk))})"

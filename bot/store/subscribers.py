@@ -9,6 +9,7 @@ from email.utils import formataddr
 import sqlalchemy as sa
 
 from bot.store.access import Access
+from bot.store.sqlite import utc
 from bot.store.tables import subscribers
 
 
@@ -36,7 +37,7 @@ class Subscribers(Access):
     def get(self, address: str) -> Subscriber | None:
         with self.reading() as conn:
             row = conn.execute(sa.select(subscribers).where(subscribers.c.address == address, self._mine)).first()
-        return None if row is None else Subscriber(row.address, row.name, bool(row.active), row.changed_at,
+        return None if row is None else Subscriber(row.address, row.name, bool(row.active), utc(row.changed_at),
                                                    row.changed_via)
 
     def all(self, *, include_inactive: bool = False) -> list[Subscriber]:
@@ -45,7 +46,7 @@ class Subscribers(Access):
         if not include_inactive:
             query = query.where(subscribers.c.active)
         with self.reading() as conn:
-            return [Subscriber(r.address, r.name, bool(r.active), r.changed_at, r.changed_via)
+            return [Subscriber(r.address, r.name, bool(r.active), utc(r.changed_at), r.changed_via)
                     for r in conn.execute(query)]
 
     def subscribe(self, address: str, name: str, via: str, stamp: datetime) -> bool:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.errors import sqlite_trouble
 from bot.store.rows import now
-from bot.store.sqlite import from_sqlite_text, to_sqlite_text
+from bot.store.sqlite import maybe_utc, to_sqlite_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -147,7 +147,7 @@ class SqliteSyncState:
 
 def _row_state(row: Any) -> FolderState:
     folder, uidvalidity, last_uid, polled_at, error = row
-    stamp = from_sqlite_text(polled_at) if polled_at else None
+    stamp = maybe_utc(polled_at) if polled_at else None
     return FolderState(folder, uidvalidity, int(last_uid or 0), stamp, error)
 
 
@@ -182,7 +182,7 @@ class StoreSyncState:
             rows = list(conn.execute(query))
         return [
             FolderState(row.folder, row.uidvalidity, int(row.last_uid or 0),
-                        row.last_poll_at.replace(tzinfo=row.last_poll_at.tzinfo or UTC) if row.last_poll_at else None,
+                        maybe_utc(row.last_poll_at),
                         row.last_error)
             for row in rows
         ]

@@ -29,8 +29,13 @@ def _column(column: schema.Column) -> sa.Column[Any]:
 
 
 def _table(metadata: sa.MetaData, table: schema.Table) -> sa.Table:
-    return sa.Table(table.name, metadata, *(_column(c) for c in table.columns),
+    made = sa.Table(table.name, metadata, *(_column(c) for c in table.columns),
                     *(sa.Index(index.name, *index.columns) for index in table.indexes))
+    # Created in the schema's order, as the sqlite3 writer creates them (a plain set's order is the
+    # objects' addresses, and SQLite records the order it was given).
+    order = [index.name for index in table.indexes]
+    made.indexes = sa.util.OrderedSet(sorted(made.indexes, key=lambda index: order.index(str(index.name))))
+    return made
 
 
 metadata = sa.MetaData()

@@ -28,7 +28,7 @@ from bot.mail.ingest import ingest
 from bot.mail.source import open_source
 from bot.settings import LimitSettings
 from bot.store.database import Store, open_store
-from bot.store.identity import derived_key, identify
+from bot.store.identity import identify, place
 
 # Not mail, though they sit beside it in corpora.
 SKIPPED_SUFFIXES = (".md", ".xml", ".dtd", ".json", ".py", ".sh")
@@ -66,23 +66,18 @@ class Tally:
 
 
 class Keys:
-    """The key each message gets, as the store decides it, over every folder of one run in reading order:
-    the first content seen under a Message-ID takes it, other content a derived key."""
+    """The key each message gets, over every folder of one run in reading order, decided as the store
+    decides it: by bot/store/identity.py's `place`, among the messages placed before."""
 
     def __init__(self) -> None:
-        self.contents: dict[str, list[str]] = {}
+        self.placed: dict[str, tuple[int, str | None]] = {}  # key -> (a stand-in primary key, fingerprint)
 
     def key(self, raw: bytes) -> tuple[str, bool]:
         """The message's key, and whether it is derived."""
         identity = identify(raw)
-        if identity.header_id is None:
-            return identity.key, False
-        seen = self.contents.setdefault(identity.key, [])
-        if identity.fingerprint not in seen:
-            seen.append(identity.fingerprint)
-        if seen[0] == identity.fingerprint:
-            return identity.key, False
-        return derived_key(identity.header_id, identity.fingerprint), True
+        [where] = place([identity], {key: self.placed[key] for key in identity.keys if key in self.placed})
+        self.placed.setdefault(where.key, (len(self.placed), where.fingerprint))
+        return where.key, where.header_id is not None
 
 
 @dataclass(frozen=True, slots=True)
