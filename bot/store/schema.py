@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 SCHEMA_VERSION = 7
 VERSION_QUERY = "SELECT value FROM meta WHERE key = 'schema_version'"
-# The store key of a single [list] config's list, whatever its name (bot/settings.py: SINGLE_LIST_KEY);
+# The store key of a single [list] config's list, whatever its name (bot/settings/: SINGLE_LIST_KEY);
 # [[lists]] entries are keyed by their names. Rows from before lists belong to the list of the config
 # that first opens the store at version 6: this one, or a many-list config's first (bot/store/migrations.py).
 DEFAULT_LIST = "list"
-LIST_NAME = "VARCHAR(100)"  # bot/listconfig.py: a list's name is at most 100 characters
+LIST_NAME = "VARCHAR(100)"  # bot/settings/lists.py: a list's name is at most 100 characters
 
 # Column kinds, as SQLite declares them (tables.py maps each to its SQLAlchemy type).
 INT, BIGINT, TEXT, TIME, BOOL, BYTES = "INTEGER", "BIGINT", "TEXT", "DATETIME", "BOOLEAN", "BLOB"

@@ -1,4 +1,4 @@
-"""A config's [[lists]] entries, each made into a whole single-list Settings view (bot/settings.py).
+"""A config's [[lists]] entries, each made into a whole single-list Settings view (bot/settings/).
 
     [[lists]]
     name = "xen-devel"                 # unique; letters, digits, . _ -
@@ -21,8 +21,9 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from bot import settings as base
 from bot.errors import ConfigError
+from bot.settings import checks
+from bot.settings import sections as base
 
 LIST_KEYS = ("name", "address", "archive_url", "timezone", "folders", "chair", "chair_address")
 OVERRIDABLE: dict[str, type[Any]] = {
@@ -66,9 +67,9 @@ def _view(settings: base.Settings, entry: dict[str, Any], where: str, index: int
     for key in entry:
         if key not in LIST_KEYS and key not in OVERRIDABLE:
             raise ConfigError(f"{label}: unknown key '{key}'")
-    text = {key: base._convert(str, entry[key], label, key) for key in LIST_KEYS
+    text = {key: checks.convert(str, entry[key], label, key) for key in LIST_KEYS
             if key in entry and key != "folders"}
-    folders = base._convert(tuple[str, ...], entry.get("folders", [name]), label, "folders")
+    folders = checks.convert(tuple[str, ...], entry.get("folders", [name]), label, "folders")
     if not folders:
         raise ConfigError(f"{label}: folders: name at least one folder")
     overrides = {section: _overrides(entry[section], section, cls, hints[cls], label)
@@ -90,7 +91,7 @@ def _view(settings: base.Settings, entry: dict[str, Any], where: str, index: int
         list_key=name,
     )
     if overrides:  # the whole check, and file names made absolute, as for the file's own sections
-        return base._anchored(base._check(view, label), folder)
+        return checks.anchored(checks.check(view, label), folder)
     _check_entry(view, label)  # the rest is the file's own sections, checked once already
     return view
 
@@ -111,7 +112,7 @@ def _check_entry(view: base.Settings, label: str) -> None:
     if view.list.archive_url and "{message_id}" not in view.list.archive_url:
         raise ConfigError(f"{label}: list.archive_url: must contain {{message_id}}")
     for key, value in (("list.address", view.list.address), ("digest.chair_address", view.digest.chair_address)):
-        problem = base._address_problem(value) if value else ""
+        problem = checks.address_problem(value) if value else ""
         if problem:
             raise ConfigError(f"{label}: {key}: {value!r} is not an email address ({problem})")
 
@@ -125,5 +126,5 @@ def _overrides(table: Any, section: str, cls: type[Any], hints: dict[str, Any], 
         if key not in known or key in GLOBAL_ONLY.get(section, ()):
             why = "not per list" if key in known else "unknown key"
             raise ConfigError(f"{label}: {why} '{section}.{key}'")
-        values[key] = base._convert(hints[key], value, label, f"{section}.{key}")
+        values[key] = checks.convert(hints[key], value, label, f"{section}.{key}")
     return values
