@@ -28,7 +28,7 @@ SCRIPT = str(Path(sys.executable).parent / "digestbot")
 # Arguments that make each command get as far as reading the config. A new command
 # must be added here: test_every_command_is_covered says so.
 VALID_ARGS: dict[str, tuple[str, ...]] = {
-    "approve": ("1",), "draft": ("--week-of", "2014-08-20"), "edit": ("1",), "import": ("{mbox}",),
+    "actions": (), "approve": ("1",), "publish": ("--output", "site"), "draft": ("--week-of", "2014-08-20"), "edit": ("1",), "import": ("{mbox}",),
     "notify": ("1",), "poll": (), "reject": ("1", "--reason", "no"), "remind": (), "review": (),
     "run": ("--once",), "schedule": (), "send": (), "show": ("1",), "status": (),
     "subscribers add": ("ann@example.org",), "subscribers remove": ("ann@example.org",), "subscribers list": (),
