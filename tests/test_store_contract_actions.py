@@ -147,9 +147,8 @@ def test_the_actions_change_in_one_transaction_or_not_at_all(store: Store) -> No
     assert store.actions.all(sent_only=False) == [] and store.coverage.of_digest(a) == []
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # about SQLite files alone
 def test_the_sqlite_draft_reader_answers_as_the_store_does(store_url: str, store: Store, tmp_path: Path) -> None:
-    if not store_url.startswith("sqlite"):
-        pytest.skip("the sqlite3 reader reads SQLite files only")
     stored_parsed(store, {1: T0, 2: T0 + timedelta(hours=1), 3: W2 + timedelta(hours=5)})
     sent = _sent(store, W1, W2, [Taken("<1@test.example>")])
     store.actions.propose(sent, "Dave", "add vchan", "<1@test.example>", T0)
@@ -167,11 +166,10 @@ def test_the_sqlite_draft_reader_answers_as_the_store_does(store_url: str, store
         reader.close()
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # about SQLite files alone
 def test_a_writer_opened_beside_a_store_keeps_its_sqlite_locks(store_url: str, store: Store) -> None:
     """A process with a Store open (the daemon, a draft job) opens the sqlite3 writer to poll: the
     other processes must still see the Store's connection, or the last of them deletes the WAL it uses."""
-    if not store_url.startswith("sqlite"):
-        pytest.skip("SQLite's file locks")
     from bot.store import sqlite_path
     from bot.store.sqlite import create_private
 
