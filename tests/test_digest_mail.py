@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
-from bot.delivery.roster import add
 from bot.delivery.send import send_approved
 from bot.pipeline.digest import render_options
 from bot.render.digest import render
 from bot.render.message import bot_address
 from bot.review import lifecycle
 from bot.review.mail import ReviewTag, digest_message, parts_from_digest, review_message
+from bot.review.roster import add
 from bot.review.view import show
 from bot.settings import ListSettings, Settings, SmtpSettings, with_store
 from bot.store.database import open_store

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.delivery.roster import add
 from bot.review import lifecycle
+from bot.review.roster import add
 from bot.settings import load_settings
 from bot.store.database import open_store
 from tests.helpers.mailfactory import make_raw, mbox_of
@@ -28,7 +28,8 @@ SCRIPT = str(Path(sys.executable).parent / "digestbot")
 # Arguments that make each command get as far as reading the config. A new command
 # must be added here: test_every_command_is_covered says so.
 VALID_ARGS: dict[str, tuple[str, ...]] = {
-    "actions": (), "approve": ("1",), "publish": ("--output", "site"), "draft": ("--week-of", "2014-08-20"), "edit": ("1",), "import": ("{mbox}",),
+    "actions": (), "approve": ("1",), "publish": ("--output", "site"),
+    "draft": ("--week-of", "2014-08-20"), "edit": ("1",), "import": ("{mbox}",),
     "notify": ("1",), "poll": (), "reject": ("1", "--reason", "no"), "remind": (), "review": (),
     "run": ("--once",), "schedule": (), "send": (), "show": ("1",), "status": (),
     "subscribers add": ("ann@example.org",), "subscribers remove": ("ann@example.org",), "subscribers list": (),

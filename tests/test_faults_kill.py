@@ -31,11 +31,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.delivery.roster import add
 from bot.imap.poll import poll
 from bot.mail.source import MboxSource
 from bot.model import Mail
 from bot.review import lifecycle
+from bot.review.roster import add
 from bot.settings import load_settings
 from bot.store.database import Store, open_store
 from bot.store.identity import message_id_of

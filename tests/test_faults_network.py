@@ -25,8 +25,8 @@ from typing import Any, cast
 import pytest
 import sqlalchemy as sa
 
-from bot.delivery.roster import add
 from bot.review import lifecycle
+from bot.review.roster import add
 from bot.settings import Settings, load_settings
 from bot.store.database import Store, open_store
 from bot.store.tables import deliveries

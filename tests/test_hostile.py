@@ -33,10 +33,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.delivery.smtp import Mailer
 from bot.errors import ConfigError
 from bot.mail.ingest import ingest
 from bot.mail.parse import parse_mail
+from bot.mail.smtp import Mailer
 from bot.model import Digest, Item, Mail, RawMail, Section, SummarySentence, Thread
 from bot.pipeline.clean import clean_body
 from bot.pipeline.digest import build_digest, period_for, render_options

@@ -22,12 +22,12 @@ from urllib.parse import unquote
 
 import pytest
 
-from bot.delivery.roster import add, members
 from bot.delivery.send import send_approved
 from bot.pipeline.digest import build_digest
 from bot.review import lifecycle
 from bot.review.inbox import poll_list as poll
 from bot.review.notify import request_review
+from bot.review.roster import add, members
 from bot.settings import Settings
 from bot.store import sqlite_path
 from bot.store.database import Store, open_store

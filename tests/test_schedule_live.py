@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from bot.delivery.smtp import Outcome, Result
 from bot.errors import ReviewError
 from bot.mail.ingest import ingest
+from bot.mail.smtp import Outcome, Result
 from bot.model import RawMail
 from bot.review import lifecycle
 from bot.schedule.jobs import JobFn, JobRun, Skipped, Transports, draft_job, live_jobs

@@ -13,12 +13,12 @@ from urllib.parse import unquote
 import pytest
 import sqlalchemy as sa
 
-from bot.delivery.roster import add, members, remove
 from bot.delivery.send import RetryPolicy, send_approved
-from bot.delivery.smtp import Mailer
 from bot.errors import SendError
+from bot.mail.smtp import Mailer
 from bot.review import lifecycle
 from bot.review.replies import process_replies
+from bot.review.roster import add, members, remove
 from bot.settings import Settings
 from bot.store.database import Store, now, open_store
 from bot.store.tables import deliveries

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bot.delivery.roster import add
 from bot.delivery.send import send_approved
 from bot.review import lifecycle
+from bot.review.roster import add
 from bot.store.database import open_store
 from bot.store.tables import deliveries
 from tests.helpers.reviewkit import CHAIR, SECRET, SECRET_ENV, make_digest, notices, settings_for, text_of, write_config

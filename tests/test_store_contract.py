@@ -16,11 +16,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from bot.delivery import roster
 from bot.delivery.send import send_approved
 from bot.errors import ConfigError, ReviewError, StoreError
 from bot.model import Mail, RawMail
-from bot.review import lifecycle
+from bot.review import lifecycle, roster
 from bot.review.view import drafts_data
 from bot.settings import Settings, load_settings, with_store
 from bot.store.database import Store, open_store

@@ -175,7 +175,7 @@ def subscribers_cmd() -> None:
 @click.option("--name", default="", help="Display name.")
 @pass_context
 def subscribers_add(ctx: Context, address: str, name: str) -> None:
-    from bot.delivery.roster import add, normalize
+    from bot.review.roster import add, normalize
 
     click.echo(f"{normalize(address)}: {'subscribed' if add(ctx.store(), address, name) else 'already subscribed'}")
 
@@ -184,7 +184,7 @@ def subscribers_add(ctx: Context, address: str, name: str) -> None:
 @click.argument("address")
 @pass_context
 def subscribers_remove(ctx: Context, address: str) -> None:
-    from bot.delivery.roster import normalize, remove
+    from bot.review.roster import normalize, remove
 
     click.echo(f"{normalize(address)}: {'unsubscribed' if remove(ctx.store(), address) else 'not subscribed'}")
 
@@ -196,7 +196,7 @@ def subscribers_remove(ctx: Context, address: str) -> None:
 def subscribers_list(ctx: Context, everyone: bool, fmt: str) -> None:
     import json
 
-    from bot.delivery.roster import members
+    from bot.review.roster import members
 
     people = members(ctx.store(), include_inactive=everyone)
     if fmt == "json":

@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 
-from bot.delivery.roster import members, unsubscribe_header
-from bot.delivery.smtp import Mailer, Outcome, Result
 from bot.errors import ConfigError, SendError
 from bot.locks import holding, lock_path
+from bot.mail.smtp import Mailer, Outcome, Result
 from bot.publish.names import page_url
 from bot.render.message import bot_address
 from bot.review import lifecycle
 from bot.review.mail import digest_message
 from bot.review.notify import secret, tell_chair
+from bot.review.roster import members, unsubscribe_header
 from bot.settings import Settings
 from bot.store.database import Store, now
 from bot.store.deliveries import Delivery

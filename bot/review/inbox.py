@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from bot.imap.poll import BotMailFactory, BotMailFilter, PollReport, poll
 
 if TYPE_CHECKING:
-    from bot.delivery.smtp import Mailer
+    from bot.mail.smtp import Mailer
     from bot.model import RawMail
     from bot.settings import Settings
     from bot.store.database import Store
@@ -36,8 +36,8 @@ class ListsBotMail:
     with that list's settings and rows; mail that answers no draft (an unsubscribe) goes to the first list."""
 
     def __init__(self, store: Callable[[], Store], settings: Settings, *, mailer: Mailer | None = None) -> None:
-        from bot.delivery.roster import unsubscribe_address
         from bot.render.message import bot_address
+        from bot.review.roster import unsubscribe_address
 
         self._store, self.settings, self.mailer = store, settings, mailer
         # One view per distinct pair of bot addresses: usually a single one serves every list.

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from datetime import datetime
 from email.message import EmailMessage
 
-from bot.delivery.smtp import Mailer
 from bot.errors import ConfigError, DigestbotError, ReviewError, SendError
+from bot.mail.smtp import Mailer
 from bot.review import lifecycle
 from bot.review.mail import ReviewTag, chair_addresses, notice_message, reply_draft, review_message
 from bot.review.tokens import review_token

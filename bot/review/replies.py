@@ -25,15 +25,15 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
-from bot.delivery.roster import unsubscribe_address, unsubscribe_by_token
-from bot.delivery.smtp import Mailer
 from bot.errors import ConfigError, DigestbotError, ReviewError
+from bot.mail.smtp import Mailer
 from bot.model import Mail, RawMail
 from bot.render.message import address_domain, bot_address
 from bot.review import lifecycle
 from bot.review.mail import chair_addresses
 from bot.review.memory import close_action
 from bot.review.notify import request_review, secret, tell_chair
+from bot.review.roster import unsubscribe_address, unsubscribe_by_token
 from bot.review.tokens import Tag, find_tag, find_unsubscribe_token, is_valid
 from bot.settings import Settings
 from bot.store.access import StoreConflict

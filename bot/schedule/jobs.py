@@ -35,7 +35,7 @@ from bot.store.ledger import LastRun as LastRun
 from bot.store.ledger import Owed as Owed
 
 if TYPE_CHECKING:
-    from bot.delivery.smtp import Mailer
+    from bot.mail.smtp import Mailer
 
 JOB_ORDER = ("poll", "draft", "remind", "send")  # when several are due: fresh mail first, sending last
 # Poll times count from here, so they fall on :00, :15, ... whenever the bot was started.
