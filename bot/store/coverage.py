@@ -16,7 +16,17 @@ import sqlalchemy as sa
 from bot.errors import StoreError
 from bot.model import Mail
 from bot.store.access import Access
-from bot.store.minutes import HELD_SQL, LATE_SQL, SKIPPED_KEY, TAKEN_SQL, Taken, skipped_from, with_skipped
+from bot.store.minutes import (
+    FIRST_PERIOD_SQL,
+    HELD_SQL,
+    LATE_SQL,
+    SKIPPED_KEY,
+    TAKEN_SQL,
+    Taken,
+    minutes_began,
+    skipped_from,
+    with_skipped,
+)
 from bot.store.rows import mail_from_values
 from bot.store.sqlite import chunks
 from bot.store.tables import digest_messages, digests, meta
@@ -111,9 +121,14 @@ class Coverage(Access):
 
     def late_mails(self, start: datetime, end: datetime) -> list[Mail]:
         """Mail dated before [start, end) that no digest holds, since the minutes began (LATE_SQL)."""
-        bound = {**_utc(start, end, self.list_name), "skipped_from": self.skipped_from()}
+        skipped = self.skipped_from()
         with self.reading() as conn:
-            return [mail_from_values(row) for row in conn.execute(_bounds(LATE_SQL, "skipped_from"), bound)]
+            began = minutes_began(conn.execute(sa.text(FIRST_PERIOD_SQL), {"list_name": self.list_name}).scalar(),
+                                  skipped)
+            if began is None:
+                return []
+            bound = {**_utc(start, end, self.list_name), "began": began}
+            return [mail_from_values(row) for row in conn.execute(_bounds(LATE_SQL, "began"), bound)]
 
     def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
         """Message-IDs dated in [start, end) that a digest of another period holds."""

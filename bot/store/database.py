@@ -159,7 +159,8 @@ class Store(Groups):
     def mails_between(self, start: datetime, end: datetime) -> list[Mail]:
         start, end = start.astimezone(UTC), end.astimezone(UTC)
         query = _mail_select().where(messages.c.date >= start, messages.c.date < end).where(
-            messages.c.id.in_(sa.select(list_messages.c.message_pk).where(list_messages.c.list_name == self.list_name)))
+            sa.exists().where(list_messages.c.list_name == self.list_name,  # a key lookup per message
+                              list_messages.c.message_pk == messages.c.id))
         with self.engine.connect() as conn:
             return [mail_from_values(row) for row in conn.execute(query.order_by(messages.c.date, messages.c.id))]
 

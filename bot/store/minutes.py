@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.store.rows import MAIL_COLUMNS
-from bot.store.sqlite import utc
+from bot.store.sqlite import maybe_utc, utc
 
 HOLDING = ("drafted", "awaiting", "approved", "sent")
 _HOLDING_SQL = ", ".join(f"'{state}'" for state in HOLDING)
 _COLUMNS = ", ".join(f"m.{name}" for name in MAIL_COLUMNS)
-_OF_LIST = "m.id IN (SELECT lm.message_pk FROM list_messages lm WHERE lm.list_name = :list_name)"
+# Correlated: one key lookup per message the date range found, not the list's whole membership.
+_OF_LIST = "EXISTS (SELECT 1 FROM list_messages lm WHERE lm.list_name = :list_name AND lm.message_pk = m.id)"
 
 # Held by a digest of another period (a redraft of the same period may take its own messages again).
 # The digests are an uncorrelated IN (read once), and "+" keeps SQLite off the (digest_id, message_id) key:
@@ -42,13 +43,19 @@ _HELD_ELSEWHERE = (
 # the scheduler skipped for digest.min_messages (:skipped_from, kept in `meta`; NULL if none). A reply that
 # arrived after its week was drafted, a skipped or rejected week: all end up here, however late they arrive.
 # Mail dated before that start is history (an archive imported at any time), never late.
+# :began is that start, found first (`minutes_began`): as a bound of the date index's range it keeps a
+# draft from walking every older message of a big archive (and with no start yet there is no query at all).
 LATE_SQL = (
-    f"SELECT {_COLUMNS} FROM messages m WHERE m.state != 'new' AND m.date < :start AND {_OF_LIST} "
-    # One scalar subquery, evaluated once (not an EXISTS over the digests per message).
-    "AND (m.date >= (SELECT MIN(f.period_start) FROM digests f WHERE f.list_name = :list_name) "
-    "OR m.date >= :skipped_from) "
-    f"AND NOT {_HELD_ELSEWHERE} ORDER BY m.date, m.id"
+    f"SELECT {_COLUMNS} FROM messages m WHERE m.state != 'new' AND m.date >= :began AND m.date < :start "
+    f"AND {_OF_LIST} AND NOT {_HELD_ELSEWHERE} ORDER BY m.date, m.id"
 )
+FIRST_PERIOD_SQL = "SELECT MIN(period_start) FROM digests WHERE list_name = :list_name"
+
+
+def minutes_began(first_period: datetime | str | None, skipped: datetime | None) -> datetime | None:
+    """Where a list's minutes begin: its first digest's period or first skipped one; None before either."""
+    found = [moment for moment in (maybe_utc(first_period), skipped) if moment is not None]
+    return min(found) if found else None
 
 # The one `meta` row that remembers, per list, the earliest period the scheduler skipped: JSON
 # {"list name": "ISO time"} (a row per list would not fit meta's 64-character keys for every list name).

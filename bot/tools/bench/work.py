@@ -37,7 +37,13 @@ class Workload:
 
 
 def period_workload(store: Store, settings: Settings, start: datetime, end: datetime) -> Workload:
-    """The sentences of every item `build_digest` summarizes for [start, end)."""
+    """The sentences of every item `build_digest` summarizes for [start, end), each item whole.
+
+    A big thread is summarized point by point (bot/pipeline/points.py): recorded so, sumy's anchor
+    would run on the smaller pieces our draft chose, and the anchor would move with our algorithm.
+    Each item's whole discussion is what a one-summary-per-item summarizer is given.
+    """
+    import bot.pipeline.points
     import bot.pipeline.summarize
     from bot.pipeline.digest import build_digest
 
@@ -47,7 +53,8 @@ def period_workload(store: Store, settings: Settings, start: datetime, end: date
         recorded.append(utterance_sentences(utterances))
         return []
 
-    with mock.patch.object(bot.pipeline.summarize, "summarize_thread", record):
+    with mock.patch.object(bot.pipeline.summarize, "summarize_thread", record), \
+            mock.patch.object(bot.pipeline.points, "BIG_THREAD", 1 << 30):
         digest = build_digest(store, settings, start, end)
     return Workload(digest.stats["messages"], digest.stats["threads"], tuple(s for s in recorded if s))
 
