@@ -97,11 +97,12 @@ class SqliteStoreWriter:
             insert = ("INSERT INTO messages (message_id, sha256, size, origin, imported_at, state, flags, "
                       "fingerprint, header_id) VALUES (:message_id, :sha256, :size, :origin, :imported_at, :state, "
                       ":flags, :fingerprint, :header_id)")
-            pks: list[int] = []
-            for spot in placed:  # a row at a time for its key (SQLite's own cost is the same)
-                mail = batch[spot.index]
-                pks.append(spot.pk if spot.pk is not None else
-                           _inserted(self._conn.execute(insert, _bound(message_row(spot, mail, stamp)))))
+            fresh = [spot for spot in placed if spot.pk is None]
+            # One executemany, then the new keys' ids in one query per chunk: a statement per row cost
+            # more in Python than SQLite's own work (the keys are unique, so the lookup is exact).
+            self._conn.executemany(insert, (_bound(message_row(spot, batch[spot.index], stamp)) for spot in fresh))
+            added = self._stored_under([spot.key for spot in fresh])
+            pks = [spot.pk if spot.pk is not None else added[spot.key][0] for spot in placed]
             self._conn.executemany("INSERT INTO message_raw (message_pk, raw) VALUES (?, ?)",
                                    ((pk, batch[spot.index].raw)
                                     for pk, spot in zip(pks, placed, strict=True) if spot.pk is None))
@@ -180,12 +181,6 @@ class _Transaction:
             self.conn.execute("COMMIT")
         elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
-
-
-def _inserted(cursor: sqlite3.Cursor) -> int:
-    key = cursor.lastrowid
-    assert key is not None
-    return key
 
 
 def _bound(row: dict[str, Any]) -> dict[str, Any]:
