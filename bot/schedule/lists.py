@@ -81,6 +81,11 @@ class ListLedger:
         name, job = self._where(job_id)
         self.store.for_list(name).ledger.missed(job, due, at, line)
 
+    def owed_run(self, job_id: str) -> Owed | None:
+        name, job = self._where(job_id)
+        owed = self.store.for_list(name).ledger.owed_run(job)
+        return replace(owed, job_id=job_id) if owed is not None else None
+
     def owed(self) -> list[Owed]:
         found = ((self._id(name, owed.job_id), owed) for name, owed in self.store.ledger.owed_everywhere())
         return [replace(owed, job_id=job_id) for job_id, owed in found if job_id is not None]

@@ -60,10 +60,23 @@ def check(settings: Settings, where: str) -> Settings:
             crontab_fields(expr)
         except ValueError as exc:
             raise ConfigError(f"{where}: schedule.{key}: {expr!r}: {exc}") from None
+    _check_engine(settings, where)
     _check_addresses(settings, where)
     _check_llm(settings, where)
     _check_publish(settings, where)
     return settings
+
+
+def _check_engine(settings: Settings, where: str) -> None:
+    """Instances can share only a store they all reach: a PostgreSQL server."""
+    schedule = settings.schedule
+    if schedule.engine != "procrastinate":
+        return
+    if not settings.store_url.startswith("postgresql"):
+        raise ConfigError(f"{where}: schedule.engine: \"procrastinate\" shares a PostgreSQL store between "
+                          "instances; set store.url to a postgresql:// URL")
+    if schedule.worker_timeout_seconds < 2:
+        raise ConfigError(f"{where}: schedule.worker_timeout_seconds: must be at least 2")
 
 
 def _check_publish(settings: Settings, where: str) -> None:

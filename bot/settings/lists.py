@@ -31,7 +31,7 @@ OVERRIDABLE: dict[str, type[Any]] = {
     "publish": base.PublishSettings, "schedule": base.ScheduleSettings,
 }
 # One poller and one log serve every list.
-GLOBAL_ONLY = {"schedule": ("poll_minutes", "log_file")}
+GLOBAL_ONLY = {"schedule": ("poll_minutes", "log_file", "engine", "worker_timeout_seconds")}
 # A name is a store key, part of a job id and a folder name of the published archive.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 

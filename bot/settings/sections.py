@@ -178,6 +178,9 @@ class ScheduleSettings:
     send_cron: str = "*/30 * * * *"
     misfire_grace_seconds: int = 3600
     log_file: str = ""
+    # "procrastinate": instances sharing one PostgreSQL store split the jobs (bot/schedule/cluster.py)
+    engine: Literal["apscheduler", "procrastinate"] = "apscheduler"
+    worker_timeout_seconds: int = 60  # procrastinate: an instance silent this long is dead; its jobs move on
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ Times go in and come out in UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,8 @@ from bot.store.sqlite import maybe_utc, utc
 from bot.store.tables import schedule_runs
 
 JOBS_TABLE = "apscheduler_jobs"
+# pg_advisory_xact_lock's key for the schedule's set-up: any 64-bit number no other lock of ours uses.
+SCHEDULE_LOCK = 0x6469676573740001
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,40 @@ class ScheduleLedger(Access):
         query = sa.select(schedule_runs).where(schedule_runs.c.owed_for.is_not(None), self._mine)
         with self.reading() as conn:
             return [Owed(r.job_id, utc(r.owed_for), r.started_at is not None) for r in conn.execute(query)]
+
+    def owed_run(self, job_id: str) -> Owed | None:
+        """The run `job_id` owes, if any (one row: what a shared instance reads before running a job)."""
+        query = sa.select(schedule_runs).where(schedule_runs.c.job_id == job_id, self._mine,
+                                               schedule_runs.c.owed_for.is_not(None))
+        with self.reading() as conn:
+            row = conn.execute(query).first()
+        return Owed(row.job_id, utc(row.owed_for), row.started_at is not None) if row is not None else None
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One instance at a time, while it brings the job store and ledger in line with its config.
+
+        On PostgreSQL, where several instances may share the store (bot/schedule/cluster.py), a
+        transaction-scoped advisory lock; nothing on SQLite, whose store one instance serves (its file lock).
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEDULE_LOCK})
+            yield
+
+    def install_queue(self, table: str, ddl: str) -> bool:
+        """Create a job queue's tables (`ddl`: procrastinate's schema) unless `table` exists; True if it did.
+
+        Instances starting together take turns (the advisory lock of `exclusive`): one creates, the others find.
+        """
+        with self.engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEDULE_LOCK})
+            if sa.inspect(conn).has_table(table):
+                return False
+            conn.exec_driver_sql(ddl.replace("%", "%%"))  # SQLAlchemy hands psycopg parameters: % is theirs
+            return True
 
     def last_runs(self) -> dict[str, LastRun]:
         """Each job's row, by job id; {} for a store the scheduler never ran on (nothing is created)."""

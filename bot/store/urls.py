@@ -17,3 +17,8 @@ def sqlite_path(url: str) -> Path | None:
 def safe_url(url: str) -> str:
     """The URL without its password, for messages."""
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def libpq_url(url: str) -> str:
+    """The libpq URL of a SQLAlchemy PostgreSQL URL, for psycopg itself ("postgresql+psycopg://" -> "postgresql://")."""
+    return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
