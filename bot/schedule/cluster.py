@@ -45,13 +45,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, ScheduleError
 from bot.schedule.jobs import JobFn, utc
 from bot.schedule.lists import rank, split
 from bot.schedule.runner import Runner
 from bot.settings import Settings
 from bot.store.database import Store
-from bot.store.urls import libpq_url
+from bot.store.urls import libpq_url, safe_url
 
 log = logging.getLogger("digestbot.schedule")
 TICK = "digestbot.tick"
@@ -92,7 +92,8 @@ class Cluster:
         def job(job_id: str) -> None:
             self._job(job_id)
 
-        self.tick_task = self.app.task(name=TICK, lock=TICK, queueing_lock=TICK)(tick)
+        # Ahead of queued jobs: a tick is what hands a dead instance's job on.
+        self.tick_task = self.app.task(name=TICK, lock=TICK, queueing_lock=TICK, priority=10)(tick)
         if not self.once:  # `run --once` ticks once, for its own now; the daemon every minute
             self.app.periodic(cron="* * * * *", periodic_id="digestbot")(self.tick_task)
         self.job_task = self.app.task(name=JOB)(job)
@@ -166,5 +167,10 @@ def serve(settings: Settings, store: Store, jobs: Mapping[str, JobFn], *, once: 
           now: datetime | None = None) -> list[str]:
     """`run` and `run --once` with schedule.engine = "procrastinate"; the ids of the jobs that failed here."""
     logging.getLogger("procrastinate").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+    from procrastinate.exceptions import ConnectorException
+
     cluster = Cluster(settings, store, jobs, once=once, now=now)
-    return asyncio.run(cluster.work(now))
+    try:
+        return asyncio.run(cluster.work(now))
+    except ConnectorException as exc:  # the database went away under the worker
+        raise ScheduleError(f"the job queue in {safe_url(settings.store_url)}: {exc}") from None
