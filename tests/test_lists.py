@@ -254,7 +254,7 @@ def test_run_once_serves_each_list_and_one_lists_failure_goes_to_its_chair(
     try:
         assert [d.state for d in store.drafts.all()] == ["awaiting"]
         assert store.for_list("beta").drafts.all() == []
-        assert store.list_counts() == {"alpha": 2, "beta": 1}  # beta's own draft polled its folder
+        assert store.list_counts() == {"alpha": 2, "beta": 1}  # alpha's draft polled every list's folders
     finally:
         store.close()
     schedule = digestbot("--config", str(config), "schedule")

@@ -121,7 +121,7 @@ def test_on_sqlite_a_store_transaction_holds_the_write_lock_from_its_start_and_a
 def test_two_instances_storing_the_same_new_message_at_once_keep_one_copy(
         store: Store, store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """Two pollers (instances sharing a store) fetch the same new mail: one stores it, the other finds it."""
-    import bot.store.database as database
+    from bot.store.identity import place
     from tests.test_store_contract import raw
 
     found: list[list[tuple[str, bool]]] = []
@@ -133,7 +133,6 @@ def test_two_instances_storing_the_same_new_message_at_once_keep_one_copy(
         finally:
             other.close()
 
-    place = database.place
     other = threading.Thread(target=add_from_another_instance)
 
     def place_after_another_stores(*args: object) -> object:
@@ -143,7 +142,7 @@ def test_two_instances_storing_the_same_new_message_at_once_keep_one_copy(
             other.join(timeout=1.0)  # blocked by the transaction's lock on either backend, or done
         return place(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(database, "place", place_after_another_stores)
+    monkeypatch.setattr("bot.store.database.place", place_after_another_stores)
     mine = [(s.message_id, s.new) for s in store.add_raw([raw(7)])]
     other.join(timeout=20)
     assert other.ident is not None and not other.is_alive()

@@ -33,7 +33,8 @@ def bot_mail_filter(settings: Settings, mailer: Mailer | None = None) -> BotMail
 
 class ListsBotMail:
     """Many lists: each reply is acted on as the list whose review mail it answers (bot.review.replies),
-    with that list's settings and rows; mail that answers no draft (an unsubscribe) goes to the first list."""
+    with that list's settings and rows; mail that answers no draft goes to the first list, except an
+    unsubscribe: it leaves the list it names (bot.review.roster says how), whichever list handles it."""
 
     def __init__(self, store: Callable[[], Store], settings: Settings, *, mailer: Mailer | None = None) -> None:
         from bot.render.message import bot_address
@@ -66,7 +67,7 @@ class ListsBotMail:
             by_list.setdefault(name, []).append(raw)
         done = [result for name, raws in by_list.items()
                 for result in handle_bot_mail(store.for_list(name), self.settings.for_list(name), raws,
-                                              mailer=self.mailer)]
+                                              mailer=self.mailer, config=self.settings)]
         self.pending = []
         self.results.extend(done)
         return done

@@ -10,7 +10,9 @@ A reply counts only if all of these hold, checked in this order:
      is not a replay).
 Anything else that looks like a review answer is ignored, logged, and the
 chair is told (one notice per batch). Auto-replies are ignored silently, so
-two robots can never answer each other. Unsubscribe requests arrive here too.
+two robots can never answer each other. Unsubscribe requests arrive here too;
+with [[lists]], which list one leaves is bot.review.roster's rule, from what
+`lists_named` finds in the mail.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from bot.review import lifecycle
 from bot.review.mail import chair_addresses
 from bot.review.memory import close_action
 from bot.review.notify import request_review, secret, tell_chair
-from bot.review.roster import unsubscribe_address, unsubscribe_by_token
+from bot.review.roster import unsubscribe_address, unsubscribe_by_token, unsubscribe_from_lists
 from bot.review.tokens import Tag, find_tag, find_unsubscribe_token, is_valid
 from bot.settings import Settings
 from bot.store.access import StoreConflict
@@ -44,6 +46,8 @@ log = logging.getLogger("digestbot.review")
 DnsFunc = Callable[..., Any]
 MAX_EDIT_CHARS = 1_000_000
 _REVIEW_ID = re.compile(r"<review\.(\d{1,9})\.r(\d{1,6})\.([0-9a-f]{20})\.")
+_DIGEST_ID = re.compile(r"<digest-\d{8}-(\d{1,9})-[0-9a-f]+@")  # a sent digest's Message-ID (review/lifecycle.py)
+_WORDS = re.compile(r"[^\s,;:()\[\]<>\"']+")
 _ATTRIBUTION = re.compile(r"^(On .{0,300} wrote:|-+ ?Original Message ?-+|_{20,})\s*$", re.IGNORECASE)
 _APPROVE = re.compile(r"approved?[.!]?", re.IGNORECASE)
 _REJECT = re.compile(r"reject(?:ed)?\b[\s:.-]*(.*)", re.IGNORECASE)
@@ -54,7 +58,9 @@ _AUTO = (("auto-submitted", None), ("x-autoreply", None), ("x-autorespond", None
 @dataclass(frozen=True, slots=True)
 class ReplyResult:
     message_id: str
-    action: str  # approved | rejected | edited | closed | unsubscribed | ignored | duplicate | auto-reply | not-review
+    # approved | rejected | edited | closed | unsubscribed | asked-which-list | ignored | duplicate | auto-reply
+    # | not-review
+    action: str
     digest_id: int | None = None
     reason: str = ""
 
@@ -85,16 +91,49 @@ def answered_digests(raw: bytes) -> list[int]:
     return [int(match.group(1)) for ref in refs if (match := _REVIEW_ID.search(ref.strip()))]
 
 
+def lists_named(store: Store, config: Settings, subject: str, msg: Message) -> set[str]:
+    """The lists of `config` an unsubscribe mail names: a word of its subject that is a list's name,
+    an address in To or Cc that only one list uses, a digest or review mail of one list it answers."""
+    by_word: dict[str, set[str]] = {}
+    owners: dict[str, set[str]] = {}
+    for view in config.lists:
+        name = view.list.name
+        by_word.setdefault(name.lower(), set()).add(name)
+        for address in (view.list.address, bot_address(view), unsubscribe_address(view)):
+            if bare := parseaddr(address)[1].lower():
+                owners.setdefault(bare, set()).add(name)
+    exact = set(config.list_names)  # a name as written; else one that differs in case only, if just one does
+    found = {word if word in exact else next(iter(by_word[word.lower()])) for word in _WORDS.findall(subject)
+             if word in exact or len(by_word.get(word.lower(), ())) == 1}
+    try:
+        addressed = getaddresses([str(v) for field in ("To", "Cc") for v in msg.get_all(field, [])])
+    except Exception:  # noqa: BLE001 - unparsable: names no list
+        addressed = []
+    found.update(name for _name, addr in addressed if len(lists := owners.get(addr.lower(), set())) == 1
+                 for name in lists)
+    refs = [str(msg.get("In-Reply-To", "")), *reversed(str(msg.get("References", "")).split())]
+    ids = [int(m.group(1)) for ref in refs[:20] for m in (_REVIEW_ID.search(ref), _DIGEST_ID.search(ref)) if m]
+    for digest_id in dict.fromkeys(ids):
+        owner = store.list_of_digest(digest_id)
+        if owner is not None and owner in config.list_names:
+            found.add(owner)
+    return found
+
+
 def _head(raw: bytes) -> bytes:
     ends = [pos for pos in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if pos >= 0]
     return raw[: min(ends) + 2] if ends else raw
 
 
 def process_replies(store: Store, settings: Settings, mails: Iterable[tuple[Mail, bytes]], *,
-                    mailer: Mailer | None = None, dkim_dns: DnsFunc | None = None) -> list[ReplyResult]:
-    """Act on the chair's replies among `mails` (parsed, plus raw bytes for headers and DKIM)."""
+                    mailer: Mailer | None = None, dkim_dns: DnsFunc | None = None,
+                    config: Settings | None = None) -> list[ReplyResult]:
+    """Act on the chair's replies among `mails` (parsed, plus raw bytes for headers and DKIM).
+
+    `config`: the whole config when `settings` is one [[lists]] entry's view: an unsubscribe is for any list.
+    """
     pairs = list(mails)
-    results = [_one(store, settings, mail, raw, mailer, dkim_dns) for mail, raw in pairs]
+    results = [_one(store, settings, mail, raw, mailer, dkim_dns, config) for mail, raw in pairs]
     ignored = [(mail, r) for (mail, _raw), r in zip(pairs, results, strict=True) if r.action == "ignored"]
     if ignored:
         lines = [f"- from {m.from_addr or '(no address)'}, subject {m.subject[:120]!r}: {r.reason}" for m, r in ignored]
@@ -106,14 +145,14 @@ def process_replies(store: Store, settings: Settings, mails: Iterable[tuple[Mail
 
 
 def handle_bot_mail(store: Store, settings: Settings, raws: Iterable[bytes], *, mailer: Mailer | None = None,
-                    dkim_dns: DnsFunc | None = None) -> list[ReplyResult]:
+                    dkim_dns: DnsFunc | None = None, config: Settings | None = None) -> list[ReplyResult]:
     """`process_replies` for raw mails (e.g. those of a poll that `is_for_bot` picked out)."""
     from bot.mail.parse import parse_mail
     from bot.store.identity import message_id_of
 
     stamp = now()
     pairs = [(parse_mail(raw, message_id_of(raw), stamp, settings.limits), raw) for raw in raws]
-    return process_replies(store, settings, pairs, mailer=mailer, dkim_dns=dkim_dns)
+    return process_replies(store, settings, pairs, mailer=mailer, dkim_dns=dkim_dns, config=config)
 
 
 class BotMail:
@@ -157,13 +196,15 @@ def _ignore(mail: Mail, reason: str, digest_id: int | None = None) -> ReplyResul
 
 
 def _one(store: Store, settings: Settings, mail: Mail, raw: bytes, mailer: Mailer | None,
-         dkim_dns: DnsFunc | None) -> ReplyResult:
+         dkim_dns: DnsFunc | None, config: Settings | None = None) -> ReplyResult:
     # Only the header is read here (the body comes parsed, in `mail`): a hostile MIME
     # structure, 2,000 levels deep, must not stop the poll that brought it.
     msg = email.message_from_bytes(_head(raw), policy=email.policy.compat32)
     # Before the auto-reply check: an unsubscribe button may mark its mail auto-generated,
     # and the token alone proves the request.
     unsub = find_unsubscribe_token(mail.subject) or find_unsubscribe_token(_own_text(mail.body)[:200])
+    if unsub is not None and config is not None and config.entries:
+        return _unsubscribe_from_lists(store, config, mail, msg, unsub, mailer)
     if unsub is not None:
         return _unsubscribe(store, settings, mail, unsub)
     if _is_auto(msg):
@@ -216,6 +257,17 @@ def _unsubscribe(store: Store, settings: Settings, mail: Mail, token: str) -> Re
                     mail.from_addr)
         return ReplyResult(mail.message_id, "not-review", reason="unsubscribe token matches no active subscriber")
     return ReplyResult(mail.message_id, "unsubscribed", reason=address)
+
+
+def _unsubscribe_from_lists(store: Store, config: Settings, mail: Mail, msg: Message, token: str,
+                            mailer: Mailer | None) -> ReplyResult:
+    done = unsubscribe_from_lists(store, config, token, lists_named(store, config, mail.subject, msg), mailer=mailer)
+    if done.left:
+        return ReplyResult(mail.message_id, "unsubscribed", reason=f"{done.address} from {', '.join(done.left)}")
+    if done.unclear:
+        return ReplyResult(mail.message_id, "asked-which-list", reason=f"{done.address}: {done.why}")
+    log.warning("unsubscribe request %s from %s: %s", mail.message_id, mail.from_addr, done.why)
+    return ReplyResult(mail.message_id, "not-review", reason=done.why)
 
 
 def _act(store: Store, settings: Settings, mail: Mail, tag: Tag, command: str, argument: str,

@@ -148,6 +148,9 @@ class Cluster:
                 # One waiting already (AlreadyEnqueued) owes what is due for this instance too.
                 with contextlib.suppress(exceptions.AlreadyEnqueued):
                     await self.tick_task.defer_async(now=(now or self.runner.clock()).isoformat())
+            else:
+                log.info("running with any other instance on this store (procrastinate); "
+                         "SIGTERM or Ctrl-C stops it after the current job")
             await self.app.run_worker_async(**self._worker_options())
         return self.runner.failed
 

@@ -1,7 +1,8 @@
 """The four scheduled jobs: when each one runs, and what it does.
 
     poll    every schedule.poll_minutes: fetch new mail over IMAP
-    draft   on schedule.draft_cron: draft the last complete week and ask the chair
+    draft   on schedule.draft_cron: poll (one poll serves every list's draft due before it
+            began: `LastPoll`), draft the last complete week and ask the chair
             to review it; below digest.min_messages, tell the chair the week is skipped
     remind  on schedule.remind_cron: one reminder per draft still unapproved at its deadline
     send    on schedule.send_cron: send every approved digest; then, with publish.dir set,
@@ -16,7 +17,7 @@ their SMTP and IMAP transports can be swapped for fakes (`Transports`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -55,6 +56,7 @@ class JobRun:
     job_id: str
     due: datetime  # the fire time this run is for, in schedule.timezone (the newest, when coalesced)
     now: datetime  # when the run started, in UTC
+    config: Settings | None = None  # the whole config, when `settings` is one [[lists]] entry's view; None: settings
 
 
 JobFn = Callable[[JobRun], str]
@@ -154,21 +156,48 @@ class Transports:
     imap_client: Callable[..., Any] | None = None  # an IMAPClient factory
 
 
+class LastPoll:
+    """When the newest poll of the whole config that succeeded began (the runner's clock, UTC).
+
+    Shared by the jobs of one `live_jobs`: a draft due before that time needs no
+    poll of its own, so many lists due at once are drafted after one IMAP login.
+    """
+
+    def __init__(self) -> None:
+        self.started: datetime | None = None
+
+
 def live_jobs(transports: Transports | None = None) -> dict[str, JobFn]:
-    use = transports or Transports()
-    return {"poll": partial(poll_job, use), "draft": partial(draft_job, use),
+    use, last_poll = transports or Transports(), LastPoll()
+    return {"poll": partial(poll_job, use, last_poll=last_poll), "draft": partial(draft_job, use, last_poll=last_poll),
             "remind": partial(remind_job, use), "send": partial(send_job, use)}
 
 
-def poll_job(transports: Transports, run: JobRun) -> str:
+def poll_job(transports: Transports, run: JobRun, *, last_poll: LastPoll | None = None) -> str:
     from bot.review.inbox import poll_list as poll
 
     options: dict[str, Any] = {"client_factory": transports.imap_client} if transports.imap_client else {}
     # The chair's replies and unsubscribes arrive with the poll; notices about them use the job's mailer.
-    return f"fetched: {poll(run.settings, mailer=transports.mailer, **options).line()}"
+    line = f"fetched: {poll(run.settings, mailer=transports.mailer, **options).line()}"
+    if last_poll is not None and (run.config is None or run.settings is run.config):  # every folder: the whole config
+        # run.now is taken before the poll begins: the recorded start is never later than the real one.
+        last_poll.started = utc(run.now)
+    return line
 
 
-def draft_job(transports: Transports, run: JobRun) -> str:
+def _fresh_store(transports: Transports, run: JobRun, last_poll: LastPoll | None) -> str:
+    """A poll that began at or after the draft's due time: this run's own, or one that already did (see LastPoll).
+
+    The poll reads the whole config (every list's folders and the bot's own), so it
+    serves the other lists' drafts due before it began too.
+    """
+    began = last_poll.started if last_poll is not None else None
+    if began is not None and began >= utc(run.due):
+        return f"fetched: by the poll begun {began:%H:%M:%S} UTC, after this run's due time"
+    return poll_job(transports, replace(run, settings=run.config or run.settings), last_poll=last_poll)
+
+
+def draft_job(transports: Transports, run: JobRun, *, last_poll: LastPoll | None = None) -> str:
     from bot.pipeline.digest import build_digest
     from bot.pipeline.followup import mails_to_cover
     from bot.review import lifecycle
@@ -176,7 +205,7 @@ def draft_job(transports: Transports, run: JobRun) -> str:
 
     settings, store = run.settings, run.store
     # Never on a stale store: a reply that reached the mailbox since the last poll belongs in this draft.
-    fetched = f"{poll_job(transports, run)}; " if settings.source.host else ""
+    fetched = f"{_fresh_store(transports, run, last_poll)}; " if settings.source.host else ""
     start, end = draft_period(settings, run.due)
     period = period_text(start, end)
     wanted = settings.digest.min_messages

@@ -165,21 +165,34 @@ class Runner:
         self.ledger.owe(job_id, latest)
 
     def drain(self) -> None:
-        """Run every owed job, in JOB_ORDER, until none is left or a stop was asked for."""
-        while owed := sorted(self.ledger.owed(), key=lambda o: (rank(o.job_id), o.due)):
-            if self.stop.is_set():
-                log.info("stopping; left for the next start: %s", ", ".join(o.job_id for o in owed))
-                return
-            first = owed[0]
-            if split(first.job_id)[0] not in self.jobs or first.job_id not in self.specs:  # or a list gone
-                self.ledger.finish(first.job_id, first.due, "skipped", "no such job", self.clock())
-                continue
-            if first.interrupted:
-                log.warning("%s: the run due %s was cut short last time; running it again",
-                            first.job_id, self.fmt(first.due))
-            self._run(first.job_id, first.due)
+        """Run every owed job, in JOB_ORDER, until none is left or a stop was asked for.
 
-    def _run(self, job_id: str, due: datetime) -> None:
+        What is owed is read once a batch, not once a job: with [[lists]] a pass can owe a draft
+        for each of 10,000 lists, and reading them all again after each one was quadratic. A run
+        owed meanwhile (the daemon's scheduler thread sets `wake`) starts a new batch after the
+        current job, so it still goes before the batch's later jobs when JOB_ORDER says so.
+        """
+        while True:
+            self.wake.clear()
+            owed = sorted(self.ledger.owed(), key=lambda o: (rank(o.job_id), o.due))
+            if not owed:
+                return
+            for index, first in enumerate(owed):
+                if self.stop.is_set():
+                    log.info("stopping; left for the next start: %s", ", ".join(o.job_id for o in owed[index:]))
+                    return
+                if self.wake.is_set():
+                    break
+                if split(first.job_id)[0] not in self.jobs or first.job_id not in self.specs:  # or a list gone
+                    self.ledger.finish(first.job_id, first.due, "skipped", "no such job", self.clock())
+                    continue
+                if first.interrupted:
+                    log.warning("%s: the run due %s was cut short last time; running it again",
+                                first.job_id, self.fmt(first.due))
+                self.run_owed(first.job_id, first.due)
+
+    def run_owed(self, job_id: str, due: datetime) -> None:
+        """Run the run `job_id` owes for `due`, and record how it went (a failure is logged, never raised)."""
         started = self.clock()
         self.ledger.start(job_id, started)
         took = time.monotonic()
@@ -189,7 +202,8 @@ class Runner:
         store = self.store.for_list(settings.store_list) if name else self.store
         try:
             zone = ZoneInfo(settings.schedule.timezone) if name else self.zone  # [lists.schedule] may differ
-            line = self.jobs[job](JobRun(settings, store, job, due.astimezone(zone), started))
+            # config: a list's draft polls the whole config once for every list due (bot.schedule.jobs.LastPoll)
+            line = self.jobs[job](JobRun(settings, store, job, due.astimezone(zone), started, config=self.settings))
         except Skipped as exc:
             line, outcome, level = str(exc), "skipped", logging.WARNING
         except Exception as exc:  # one job failing must not stop the others, nor the daemon
@@ -284,6 +298,14 @@ def run(settings: Settings, *, once: bool, wait: float = 0, jobs: Mapping[str, J
     from bot.store.database import open_store
 
     all_job_specs(settings)  # a bad schedule is a config error before anything is written
+    if settings.schedule.engine == "procrastinate":  # instances share the store: no lock of one host
+        from bot.schedule.cluster import serve
+
+        store = open_store(settings.store_url, settings.lists[0].store_list)
+        try:
+            return serve(settings, store, jobs if jobs is not None else live_jobs(), once=once, now=now)
+        finally:
+            store.close()
     with store_lock(settings, wait):
         store = open_store(settings.store_url, settings.lists[0].store_list)
         try:

@@ -20,7 +20,7 @@ from bot.errors import StoreError, sqlite_trouble
 from bot.model import Mail, RawMail
 from bot.store.access import WRITES, begin_write
 from bot.store.groups import Groups, Transaction, begin
-from bot.store.identity import Placed, identify, place
+from bot.store.identity import Placed, derived_keys, identify, place
 from bot.store.migrations import MIGRATIONS
 from bot.store.minutes import TrackedAction
 from bot.store.rows import MAIL_COLUMNS, Stored, mail_from_values, message_row, now, parsed_row
@@ -80,7 +80,11 @@ class Store(Groups):
         """
         identities = [identify(mail.raw) for mail in batch]
         with begin_write(self.engine) as conn:  # what _stored_under finds must hold until the inserts
-            placed = place(identities, self._stored_under(conn, [k for i in identities for k in i.keys]))
+            if conn.dialect.name == "postgresql":  # (SQLite's write lock holds it; here, instances take turns)
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADD_LOCK})
+            stored = self._stored_under(conn, [identity.key for identity in identities])
+            stored.update(self._stored_under(conn, derived_keys(identities, stored)))
+            placed = place(identities, stored)
             added = iter(self._insert(conn, [(p, batch[p.index]) for p in placed if p.pk is None]))
             pks = [p.pk if p.pk is not None else next(added) for p in placed]
             self._join(conn, pks, (self.list_name,) if lists is None else lists)
@@ -351,6 +355,11 @@ def _sqlite_begin(conn: sa.Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITES) else "BEGIN")
 
 
+# pg_advisory_xact_lock's keys (bot/store/ledger.py has ...0001 for the schedule's set-up)
+MIGRATION_LOCK = 0x6469676573740002
+ADD_LOCK = 0x6469676573740003  # add_raw: new messages, stored by one instance at a time
+
+
 def _migrate(engine: sa.Engine, list_name: str) -> None:
     with engine.connect() as conn:
         if _schema_version(conn) == SCHEMA_VERSION:
@@ -358,6 +367,8 @@ def _migrate(engine: sa.Engine, list_name: str) -> None:
     # With the write lock on SQLite: a schema is created or migrated whole or not at all, by one process
     # at a time (the version is read again under it: another process may have done it meanwhile).
     with begin_write(engine) as conn:
+        if conn.dialect.name == "postgresql":  # instances sharing a store may start together: one migrates
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         conn.info["list_name"] = list_name  # whose rows the older ones become (migrations._lists)
         version = _schema_version(conn)
         if version is None:
