@@ -46,9 +46,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.errors import ConfigError, ScheduleError
+from bot.schedule.engine import Runner
 from bot.schedule.jobs import JobFn, utc
 from bot.schedule.lists import rank, split
-from bot.schedule.runner import Runner
 from bot.settings import Settings
 from bot.store.database import Store
 from bot.store.urls import libpq_url, safe_url
