@@ -54,6 +54,16 @@ def test_every_benchmark_runs_on_a_tiny_input(tiny_results: list[Result]) -> Non
     assert {r.key.split("-")[0] for r in tiny_results} <= set(BENCHMARKS) | {"memory", "startup"}
 
 
+def test_many_lists_row_polls_every_folder_and_drafts_every_list(tiny_results: list[Result]) -> None:
+    # The tiny run has 20 lists (and 10 for the memory comparison); the row raises, and shows as an error,
+    # unless every list's review mail reached the SMTP sink.
+    rows = {r.key: r for r in tiny_results if r.key.startswith("manylists")}
+    assert set(rows) == {"manylists-first", "manylists-nothing-new", "manylists-draft-cpu", "manylists-draft-memory"}
+    assert "20 folders" in rows["manylists-nothing-new"].name and rows["manylists-nothing-new"].target == "≤ 1.5×"
+    assert "20 lists" in rows["manylists-draft-cpu"].note and "ms of CPU a list" in rows["manylists-draft-cpu"].note
+    assert rows["manylists-draft-memory"].anchor.startswith("10 lists") and rows["manylists-first"].passed is None
+
+
 def test_every_row_has_an_anchor_a_ratio_and_a_verdict(tiny_results: list[Result]) -> None:
     for row in tiny_results:
         assert row.name and row.target and row.verdict in ("pass", "FAIL", "—")

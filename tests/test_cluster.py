@@ -181,3 +181,52 @@ def test_a_running_daemon_takes_its_share_and_stops_on_sigterm(tmp_path: Path, p
     assert str(daemon.pid) in {line[4] for line in instance.lines()}  # the daemon took its share
     daemon.send_signal(signal.SIGTERM)
     finished(daemon)
+
+
+def test_a_tick_killed_mid_run_does_not_stop_every_later_tick(tmp_path: Path, postgres_url: str) -> None:
+    """An instance killed while its tick writes the ledger: the next instance's tick still runs and owes."""
+    import psycopg
+
+    from bot.store.urls import libpq_url
+
+    lists = 3
+    instance = Instance(tmp_path, cluster_config(tmp_path, postgres_url, lists))
+    set_up(instance.config)
+    with psycopg.connect(libpq_url(postgres_url)) as blocker:
+        blocker.execute("SELECT * FROM schedule_runs FOR UPDATE")  # the tick's first owe waits on these rows
+        doomed = instance.start()
+        deadline = time.monotonic() + 60
+        while not blocker.execute("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                  "AND query LIKE 'UPDATE schedule_runs%'").fetchall():
+            assert time.monotonic() < deadline and doomed.poll() is None, doomed.stderr and doomed.stderr.read()
+            time.sleep(0.05)
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(30)
+        blocker.rollback()
+    time.sleep(2.5)  # its heartbeat is older than schedule.worker_timeout_seconds now
+
+    finished(instance.start())
+
+    done = runs(instance)
+    assert set(done) == expected(lists) and set(done.values()) == {1}, done
+
+
+def test_an_instance_only_slow_is_not_run_over_by_the_one_taking_its_job(tmp_path: Path, postgres_url: str) -> None:
+    """Stopped (SIGSTOP) past the heartbeat timeout mid-job, then resumed: its job still runs once, in order."""
+    lists = 3
+    instance = Instance(tmp_path, cluster_config(tmp_path, postgres_url, lists))
+    set_up(instance.config)
+    slow = instance.start(slow="draft l1")
+    instance.wait_for("draft l1", "start")
+    slow.send_signal(signal.SIGSTOP)
+    instance.work.with_name(instance.work.name + ".release").touch()
+    time.sleep(2.5)  # declared dead by the others: its heartbeat is older than worker_timeout_seconds
+    other = instance.start()
+    time.sleep(4)  # the other instance's tick hands the job on; it may take it
+    slow.send_signal(signal.SIGCONT)
+    finished(other), finished(slow)
+
+    done = runs(instance)
+    assert set(done) == expected(lists) and set(done.values()) == {1}, (done, instance.lines())
+    steps = [line[0] + " " + line[3] for line in instance.lines() if line[1] == "l1"]
+    assert steps == [f"{job} {step}" for job in ("draft", "remind", "send") for step in ("start", "done")], steps

@@ -15,7 +15,16 @@ from hypothesis import strategies as st
 
 from bot.model import RawMail
 from bot.store.database import open_store
-from bot.store.identity import content_key, derived_key, fingerprint, header_message_id, identify, message_id_of, place
+from bot.store.identity import (
+    content_key,
+    derived_key,
+    derived_keys,
+    fingerprint,
+    header_message_id,
+    identify,
+    message_id_of,
+    place,
+)
 from tests.helpers.mailfactory import make_raw, mbox_of
 
 SCRIPT = str(Path(sys.executable).parent / "digestbot")
@@ -82,6 +91,27 @@ def test_placing_is_one_key_per_distinct_message_and_the_same_again(mails: list[
     for spot in again:
         if spot.header_id is not None:
             assert spot.key == derived_key(spot.header_id, spot.fingerprint) != spot.header_id
+
+
+@given(st.lists(st.tuples(st.sampled_from(["<a@x>", "<b@x>", "", ">"]), st.sampled_from(["p", "q", "r"])),
+                max_size=12),
+       st.lists(st.tuples(st.sampled_from(["<a@x>", "<b@x>", "", ">"]), st.sampled_from(["p", "q", "r"]),
+                          st.booleans(), st.booleans()), max_size=8))
+def test_looking_up_derived_keys_only_for_taken_keys_places_as_looking_up_all(
+        mails: list[tuple[str, str]], rows: list[tuple[str, str, bool, bool]]) -> None:
+    # A store holding any mix of rows under own keys and derived keys, some without a fingerprint (older rows).
+    stored: dict[str, tuple[int, str | None]] = {}
+    for mid, body, derived, unprinted in rows:
+        row = identify(f"Message-ID: {mid}\nSubject: s\n\n{body}\n".encode())
+        key = row.keys[-1] if derived else row.key
+        stored.setdefault(key, (len(stored) + 1, None if unprinted else row.fingerprint))
+    batch = [identify(f"Message-ID: {mid}\nSubject: s\n\n{body}\n".encode()) for mid, body in mails]
+    every_key = {key: stored[key] for i in batch for key in i.keys if key in stored}
+    own = {i.key: stored[i.key] for i in batch if i.key in stored}
+    lookups = derived_keys(batch, own)
+    assert len(lookups) <= sum(1 for i in batch if i.header_id is not None)
+    two_steps = own | {key: stored[key] for key in lookups if key in stored}
+    assert place(batch, two_steps) == place(batch, every_key)
 
 
 def test_both_stores_keep_a_second_message_with_a_taken_id(tmp_path: Path) -> None:

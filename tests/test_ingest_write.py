@@ -238,3 +238,28 @@ def test_a_version_2_row_whose_new_key_is_taken_gets_a_derived_key(tmp_path: Pat
         keys = sorted(row[0] for row in conn.execute("SELECT message_id FROM messages"))
     conn.close()
     assert keys == sorted([identify(raw).key, derived_key(identify(raw).key, identify(raw).fingerprint)])
+
+
+def test_a_pooled_import_parses_every_batch_in_a_worker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even a last batch of a few messages: parsing one in the main process would load the parser there."""
+    import os
+
+    from bot.mail import ingest as ingesting
+
+    main, parse_batch = os.getpid(), ingesting.parse_batch
+
+    def in_a_worker(*args: object) -> object:  # the forked workers inherit this too
+        assert os.getpid() != main, "parsed in the main process"
+        return parse_batch(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ingesting, "parse_batch", in_a_worker)
+    # The short batches, the long ones after them, and a last one of three messages.
+    count = ingesting.RAMP * ingesting.POOLED_BATCH + ingesting.BATCH + 3
+    mails = [RawMail(make_raw(n), f"t#{n}") for n in range(count)]
+    writer = open_store_writer(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    assert writer is not None
+    report = ingest(writer, mails, LimitSettings(), expected=None)
+    writer.close()
+    assert (report.read, report.new, report.parsed + report.flagged) == (count, count, count)
+    with sqlite3.connect(tmp_path / "s.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM messages WHERE state = 'new'").fetchone() == (0,)

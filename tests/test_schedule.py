@@ -23,7 +23,7 @@ import time_machine
 
 from bot.crontab import crontab_weekdays
 from bot.errors import ConfigError, SourceError
-from bot.schedule.jobs import JOB_ORDER, JobFn, JobRun, Skipped, crontab, draft_period, job_specs
+from bot.schedule.jobs import JOB_ORDER, JobFn, JobRun, Owed, Skipped, crontab, draft_period, job_specs
 from bot.schedule.runner import LockBusy, Runner, due_runs, run, schedule_table
 from bot.settings import ListSettings, ScheduleSettings, Settings, StoreSettings
 from bot.store.database import Store, open_store
@@ -393,3 +393,29 @@ def test_the_shipped_crontab_line_and_units_run_one_pass() -> None:
     assert f"\nSuccessExitStatus={LockBusy.exit_code}\n" in service  # busy is not a failure
     assert "\nKillMode=mixed\n" in service  # SIGTERM to digestbot only: it finishes the current job
     assert "\nOnCalendar=*:0/5\nPersistent=true\n" in (config / "digestbot.timer").read_text()
+
+
+def test_a_pass_reads_what_is_owed_once_a_batch_and_a_run_owed_meanwhile_goes_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # With [[lists]] a pass owes a draft per list: reading every owed run again after each job was quadratic.
+    bot, _store = runner(settings_in(tmp_path), recorder := Recorder(), london(2024, 10, 29, 7, 58))
+    reads: list[int] = []
+    owed = bot.ledger.owed
+
+    def counted() -> list[Owed]:
+        reads.append(1)
+        return owed()
+
+    monkeypatch.setattr(bot.ledger, "owed", counted)
+
+    def draft(run: JobRun) -> str:  # meanwhile the daemon's scheduler thread owes a poll, and wakes the runner
+        bot.owe("poll", None, [london(2024, 10, 29, 8, 15)], london(2024, 10, 29, 8, 15))
+        bot.wake.set()
+        return "draft done"
+
+    recorder.hooks["draft"] = draft
+    bot.run_pass(london(2024, 10, 29, 8, 1))  # poll, draft and send are due at 08:00
+    assert [(job, due) for job, due, _ in recorder.runs] == [
+        ("poll", london(2024, 10, 29, 8)), ("draft", london(2024, 10, 29, 8)), ("poll", london(2024, 10, 29, 8, 15)),
+        ("send", london(2024, 10, 29, 8))]  # the poll owed meanwhile goes before the batch's send
+    assert len(reads) == 3  # the batch, the batch after the wake, and the empty read that ends the pass

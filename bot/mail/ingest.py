@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
 
-from bot.lifeline import die_with_parent
 from bot.model import Mail, RawMail
 from bot.settings import LimitSettings
 from bot.store import attach_writer
@@ -24,12 +23,15 @@ from bot.store.rows import now
 from bot.store.sqlite_writer import RawStore
 
 BATCH = 400
-FIRST_BATCH = 100  # with a pool: short, so the parse workers start while the main process reads on
+# With a pool, the first batches are short: the workers start while the main process reads on and do not
+# wait long while it stores the next batch (a small import is all short batches, and its workers finish
+# together). Then BATCH: fewer, larger transactions for the main process, which a large import waits on.
+POOLED_BATCH = 100
+RAMP = 8  # short batches before BATCH
 # Below this many messages a process pool costs more than it saves.
 POOL_THRESHOLD = 800
-SMALL_BATCH = 50  # parsed in this process even with a pool
 MAX_WORKERS = 4
-IN_FLIGHT = 2  # batches parsing while the next is read and stored: bounds memory
+IN_FLIGHT = 800  # messages parsing while the next batch is read and stored: bounds memory
 
 
 @dataclass
@@ -57,7 +59,7 @@ def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
     report = IngestReport()
     pooled = expected is None or expected >= POOL_THRESHOLD
     with _Parsers(limits, pooled, store.shared_url) as parsers:
-        for batch in _batches(mails, FIRST_BATCH if parsers.pool is not None else BATCH, BATCH):
+        for batch in _batches(mails, RAMP if parsers.pool is not None else 0):
             stored = store.add_raw(batch) if lists is None else store.add_raw(batch, lists)
             report.read += len(batch)
             report.new += sum(1 for s in stored if s.new)
@@ -79,11 +81,14 @@ def ingest(store: RawStore, mails: Iterable[RawMail], limits: LimitSettings, *,
     return report
 
 
-def _batches(mails: Iterable[RawMail], first_size: int, size: int) -> Iterator[list[RawMail]]:
+def _batches(mails: Iterable[RawMail], short: int) -> Iterator[list[RawMail]]:
+    """`short` batches of POOLED_BATCH messages, then batches of BATCH."""
     iterator = iter(mails)
-    if first := list(islice(iterator, first_size)):
-        yield first
-    while batch := list(islice(iterator, size)):
+    for _ in range(short):
+        if not (batch := list(islice(iterator, POOLED_BATCH))):
+            return
+        yield batch
+    while batch := list(islice(iterator, BATCH)):
         yield batch
 
 
@@ -126,7 +131,8 @@ class _Parsers:
                                             initializer=_attach_worker, initargs=(store_url, os.getpid()))
             self.pool.submit(int)  # the first submit forks every worker: now, while the first batch is read
         self.workers = workers
-        self.pending: deque[list[Future[_Parsed]]] = deque()
+        self.pending: deque[tuple[int, list[Future[_Parsed]]]] = deque()  # messages, and their batch's parts
+        self.in_flight = 0  # messages in `pending`
 
     def __enter__(self) -> _Parsers:
         return self
@@ -139,23 +145,33 @@ class _Parsers:
         if not jobs:
             return
         stamp = now()
-        if self.pool is None or len(jobs) <= SMALL_BATCH:
+        # With a pool, even a few messages go to it: the main process would load the parser for them.
+        if self.pool is None:
             parsed: Future[_Parsed] = Future()
             parsed.set_result(_counted(parse_batch(jobs, self.limits, stamp), keep=True))
-            self.pending.append([parsed])
+            self._add(len(jobs), [parsed])
             return
         size = -(-len(jobs) // self.workers)
-        self.pending.append([self.pool.submit(_parse_in_worker, jobs[i : i + size], self.limits, stamp)
-                             for i in range(0, len(jobs), size)])
+        self._add(len(jobs), [self.pool.submit(_parse_in_worker, jobs[i : i + size], self.limits, stamp)
+                              for i in range(0, len(jobs), size)])
+
+    def _add(self, count: int, parts: list[Future[_Parsed]]) -> None:
+        self.pending.append((count, parts))
+        self.in_flight += count
+
+    def _next(self) -> Iterator[_Parsed]:
+        count, parts = self.pending.popleft()
+        self.in_flight -= count
+        return (future.result() for future in parts)
 
     def done(self) -> Iterator[_Parsed]:
-        """Parsed batches that are ready, in order; waits only while too many are in flight."""
-        while self.pending and (len(self.pending) > IN_FLIGHT or all(f.done() for f in self.pending[0])):
-            yield from (future.result() for future in self.pending.popleft())
+        """Parsed batches that are ready, in order; waits only while too many messages are in flight."""
+        while self.pending and (self.in_flight > IN_FLIGHT or all(f.done() for f in self.pending[0][1])):
+            yield from self._next()
 
     def drain(self) -> Iterator[_Parsed]:
         while self.pending:
-            yield from (future.result() for future in self.pending.popleft())
+            yield from self._next()
 
 
 _worker_store: RawStore | None = None  # a parse worker's own connection to the store
@@ -164,6 +180,8 @@ _worker_store: RawStore | None = None  # a parse worker's own connection to the 
 def _attach_worker(url: str | None, parent: int) -> None:
     global _worker_store
     # Forked by this (main) thread, so PR_SET_PDEATHSIG fires when the process dies, not a pool thread.
+    from bot.lifeline import die_with_parent  # ctypes: loaded by the workers, while the main process reads
+
     die_with_parent(parent)
     import bot.mail.parse  # noqa: F401 - loaded here, at the fork, while the main process reads the first batch
 

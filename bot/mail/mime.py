@@ -62,17 +62,19 @@ def _header_block(lines: list[str], start: int, stop: int, kept: frozenset[str])
     """feedparser._parse_headers on lines[start:stop]; None where it would record a defect."""
     msg = Message()
     name = ""
-    value: list[str] = []
+    value: list[str] | None = None  # the lines of the header being read, if the pipeline reads it
     for index in range(start, stop):
         line = lines[index]
         if line[0] in " \t":
             if not name:
                 return None  # FirstHeaderLineIsContinuationDefect
-            value.append(line)
+            if value is not None:
+                value.append(line)
             continue
-        if name:
-            _keep(msg, name, value, kept)
-            name = ""
+        if value is not None:
+            _keep(msg, name, value)
+            value = None
+        name = ""
         if line.startswith("From "):
             if index != start:
                 return None  # a misplaced unix-from, or the first body line
@@ -81,17 +83,17 @@ def _header_block(lines: list[str], start: int, stop: int, kept: frozenset[str])
         name = line.partition(":")[0]
         if not name:
             return None  # "Missing header name."
-        value = [line]
-    if name:
-        _keep(msg, name, value, kept)
+        if name.lower() in kept:  # the rest (List-*, DKIM, X-...) are read past, not gathered
+            value = [line]
+    if value is not None:
+        _keep(msg, name, value)
     return msg
 
 
-def _keep(msg: Message, name: str, lines: list[str], kept: frozenset[str]) -> None:
+def _keep(msg: Message, name: str, lines: list[str]) -> None:
     """compat32.header_source_parse, for a header the pipeline reads."""
-    if name.lower() in kept:
-        value = lines[0].split(":", 1)[1].lstrip(" \t") + "".join(lines[1:])
-        msg.set_raw(name, value.rstrip("\r\n"))
+    value = lines[0].split(":", 1)[1].lstrip(" \t") + "".join(lines[1:])
+    msg.set_raw(name, value.rstrip("\r\n"))
 
 
 def _parts(msg: Message, lines: list[str], start: int, kept: frozenset[str]) -> bool:

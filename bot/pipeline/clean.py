@@ -70,6 +70,12 @@ _TECHNICAL = frozenset("/\\=%_$#@.()[]{}<>|&")  # a lone token with one of these
 # "EVS<https://...>": a link target glued to its text by an HTML-to-text conversion.
 _GLUED_LINK = re.compile(r"(?<=[^\s(\[])<(?:https?|mailto):[^\s>]*>")
 _VOTE = re.compile(r"[+-]1(?![\d.])")
+# A reference the author listed at the end, not a quoted one ("[2] https://...", "[2]: <https://...>", the URL
+# maybe wrapped to the next line), and the marker in the text that points to it ("reviewed[2]").
+_REFERENCE = re.compile(
+    r"^[ \t]*\[(\d{1,2})\]:?(?:[ \t]+|[ \t]*\n[ \t]*)<?((?:https?|ftp)://[^\s<>()\[\]\"'`]+?)>?[.,;]?[ \t]*$", re.M
+)
+_REF_MARKER = re.compile(r"\[(\d{1,2})\](?!\()")
 _CONTACT = re.compile(r"\b(?:Tel|Tfno|Phone|Fax|Mobile|Cell|Mob)\.?\s*:\s*\+?\(?\d")
 _LETTER = re.compile(r"[^\W\d_]")
 _TRAILER_NAMES = ("Signed-off-by", "Acked-by", "Reviewed-by", "Tested-by", "Reported-by", "Suggested-by")
@@ -124,6 +130,8 @@ def clean_body(text: str) -> CleanBody:
     scan = _scan(text.splitlines(), has_blocks=_BLOCK_OPENER.search(text) is not None)
     trim_tail(scan.entries)
     prose = _paragraphs(scan.entries)
+    if "[" in prose and "://" in text:
+        prose = _linked_markers(prose, text)
     return CleanBody(prose, scan.agreed and not prose, tuple(scan.actions), tuple(scan.trailers), scan.vote)
 
 
@@ -291,6 +299,19 @@ def _classify(scan: _Scan, line: str) -> None:
         if "<" in body and ("<http" in body or "<mailto" in body):
             body = _GLUED_LINK.sub("", body)
         scan.entries.append(("bullet" if bullet else "prose", body))
+
+
+def _linked_markers(prose: str, text: str) -> str:
+    """*prose* with each `[n]` marker whose reference the author listed ("[2] https://...") as "[n](URL)".
+
+    The reference list itself is dropped with the links; the summary keeps the
+    marker as a link to it (`bot.pipeline.summarize.sentences`). A marker with
+    no reference stays bare, and the summary drops it.
+    """
+    references = {m[1]: m[2] for m in _REFERENCE.finditer(text)}
+    if not references:
+        return prose
+    return _REF_MARKER.sub(lambda m: f"[{m[1]}]({references[m[1]]})" if m[1] in references else m[0], prose)
 
 
 def _first_word(line: str) -> str:

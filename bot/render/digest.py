@@ -19,10 +19,12 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
+import markupsafe
 
 from bot.errors import RenderError
 from bot.model import AOB, Digest, Item, ModelReport, Section, SummarySentence
 from bot.render import FORMATS
+from bot.render.links import html_link, linked_text, md_link, unlinked
 from bot.render.message import address_domain, digest_email, message_id_header
 from bot.render.minutes import (
     action_dict,
@@ -164,8 +166,11 @@ def _item_dict(item: Item, archive_url: str) -> dict[str, Any]:
 
 
 def _sentence_dict(sentence: SummarySentence) -> dict[str, Any]:
-    out: dict[str, Any] = {"text": _clean(sentence.text), "message_id": _clean(sentence.message_id),
+    text, links = unlinked(_clean(sentence.text))
+    out: dict[str, Any] = {"text": text, "message_id": _clean(sentence.message_id),
                            "author": _clean(sentence.author)}
+    if links:  # the sentence's `[n]` references: marker, URL and where in the text the marker stood
+        out["links"] = links
     if sentence.cites:  # a model-written point: every message it was checked against
         out["message_ids"] = [_clean(mid) for mid in sentence.cites]
     if sentence.point:  # a big thread's point: where its sub-discussion starts
@@ -243,12 +248,18 @@ def summary_paragraphs(summary: list[dict[str, str]], archive_url: str) -> list[
         if not sentence["text"]:
             continue
         opens = sentence.get("point", "") != point
+        # Markdown and HTML show each `[n]` reference as a link; the text format has no links.
+        md = linked_text(sentence, lambda text: _MD_SPECIAL.sub(r"\\\1", text), md_link)
+        html = linked_text(sentence, lambda text: str(markupsafe.escape(text)), html_link)
         if paragraphs and paragraphs[-1]["author"] == sentence["author"] and not opens:
             paragraphs[-1]["text"] += " " + sentence["text"]
+            paragraphs[-1]["text_md"] += " " + md
+            paragraphs[-1]["text_html"] = markupsafe.Markup(paragraphs[-1]["text_html"] + " " + html)
         else:
             url = thread_url(sentence["message_id"], archive_url)
             paragraphs.append({"author": sentence["author"], "text": sentence["text"], "url": url,
-                               "point": "", "point_url": ""})
+                               "point": "", "point_url": "", "text_md": _md_line_start(md),
+                               "text_html": markupsafe.Markup(html)})
         if opens:
             point = sentence.get("point", "")
             number = sum(1 for p in paragraphs if p["point_url"]) + 1

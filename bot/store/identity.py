@@ -139,6 +139,18 @@ class Identity:
         return (self.key, derived_key(self.header_id, self.fingerprint))
 
 
+def derived_keys(batch: Sequence[Identity], stored: Mapping[str, object]) -> list[str]:
+    """The derived keys `place` may try, given `stored` under the batch's own keys: those of messages whose own key
+    is stored or comes earlier in the batch. Nearly always none, so a batch's lookup is one key a message, not two."""
+    derived: list[str] = []
+    seen: set[str] = set()
+    for identity in batch:
+        if identity.header_id is not None and (identity.key in stored or identity.key in seen):
+            derived.append(derived_key(identity.header_id, identity.fingerprint))
+        seen.add(identity.key)
+    return derived
+
+
 def identify(raw: bytes) -> Identity:
     head, body = _head(raw)
     folded = head.lower()
@@ -160,18 +172,20 @@ class Placed:
 def place(batch: Sequence[Identity], stored: Mapping[str, tuple[int, str | None]]) -> list[Placed]:
     """Each distinct message of `batch`, in order, placed among `stored` (key -> pk and fingerprint).
 
-    `stored` holds whatever rows are stored under any of the batch's `keys`. A
-    copy of a message placed earlier in the batch is left out, as a stored one is not.
+    `stored` holds whatever rows are stored under any of the batch's own keys and
+    :func:`derived_keys`. A copy of a message placed earlier in the batch is left
+    out, as a stored one is not.
     """
     taken: dict[str, tuple[int | None, str | None]] = dict(stored)
     placed: list[Placed] = []
     seen: set[str] = set()
     for index, identity in enumerate(batch):
-        for key in identity.keys:
+        key = identity.key
+        owner = taken.get(key)
+        # A row without a fingerprint predates them: its key is all there is to go by.
+        if owner is not None and owner[1] not in (identity.fingerprint, None) and identity.header_id is not None:
+            key = derived_key(identity.header_id, identity.fingerprint)  # the same content's key, taken or not
             owner = taken.get(key)
-            # A row without a fingerprint predates them: its key is all there is to go by.
-            if owner is None or owner[1] in (identity.fingerprint, None) or key != identity.key:
-                break
         collided = key != identity.key
         if key in seen:
             continue

@@ -14,13 +14,13 @@ same functions on both paths (`message_row`, `parsed_row`, `sqlite_pragmas`).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot.errors import sqlite_file_error
-from bot.store.identity import Identity, identify, place
+from bot.store.identity import Identity, derived_keys, identify, place
 from bot.store.rows import Stored, message_row, now, parsed_row
 from bot.store.schema import DEFAULT_LIST, SCHEMA_SQL, SCHEMA_VERSION
 from bot.store.sqlite import chunks, schema_version, sqlite_pragmas, to_sqlite_text
@@ -92,7 +92,9 @@ class SqliteStoreWriter:
 
     def _add(self, batch: Sequence[RawMail], identities: list[Identity], lists: tuple[str, ...]) -> list[Stored]:
         with self._transaction():
-            placed = place(identities, self._stored_under([k for i in identities for k in i.keys]))
+            stored = self._stored_under([identity.key for identity in identities])
+            stored.update(self._stored_under(derived_keys(identities, stored)))
+            placed = place(identities, stored)
             stamp = now()
             insert = ("INSERT INTO messages (message_id, sha256, size, origin, imported_at, state, flags, "
                       "fingerprint, header_id) VALUES (:message_id, :sha256, :size, :origin, :imported_at, :state, "
@@ -100,7 +102,9 @@ class SqliteStoreWriter:
             fresh = [spot for spot in placed if spot.pk is None]
             # One executemany, then the new keys' ids in one query per chunk: a statement per row cost
             # more in Python than SQLite's own work (the keys are unique, so the lookup is exact).
-            self._conn.executemany(insert, (_bound(message_row(spot, batch[spot.index], stamp)) for spot in fresh))
+            texts = {stamp: to_sqlite_text(stamp)}  # every row's: formatted once
+            self._conn.executemany(insert, (_bound(message_row(spot, batch[spot.index], stamp), texts)
+                                            for spot in fresh))
             added = self._stored_under([spot.key for spot in fresh])
             pks = [spot.pk if spot.pk is not None else added[spot.key][0] for spot in placed]
             self._conn.executemany("INSERT INTO message_raw (message_pk, raw) VALUES (?, ?)",
@@ -183,7 +187,7 @@ class _Transaction:
             self.conn.execute("ROLLBACK")
 
 
-def _bound(row: dict[str, Any]) -> dict[str, Any]:
-    """A row's values as SQLAlchemy's SQLite types bind them: a datetime as its UTC text."""
-    return {key: to_sqlite_text(value) if isinstance(value, datetime) else value
+def _bound(row: dict[str, Any], texts: Mapping[datetime, str] | None = None) -> dict[str, Any]:
+    """A row's values as SQLAlchemy's SQLite types bind them: a datetime as its UTC text (from `texts` if there)."""
+    return {key: ((texts or {}).get(value) or to_sqlite_text(value)) if isinstance(value, datetime) else value
             for key, value in row.items()}

@@ -1,10 +1,12 @@
 """Summarize stage: extractive summaries of threads, fully offline.
 
 Every sentence a reader can take alone (`.sentences`: no fragments, run-ons,
-attribution lines or `[n]` markers) is scored by a strategy (LexRank by
+attribution lines, introductions ending in ":" or the rest of one, and `[n]`
+markers only as links to their references) is scored by a strategy (LexRank by
 default), adjusted by :func:`information_bonus` (facts up, noise down),
 :func:`position_bonus` (the opening message and each message's first
-sentences up) and whether it asks a question, each part weighted by the
+sentences up), whether it asks a question and how closely a reply keeps to
+the opening message's topic (`.topic`), each part weighted by the
 shipped `.weights`, and picked greedily, best first, until the word budget
 is used (a sentence opening with "This" or "It" only with the one before
 it); the picked sentences come back in discussion order with the message
@@ -22,9 +24,22 @@ from dataclasses import dataclass, replace
 from bot.model import SummarySentence
 
 from .bonus import information_bonus, position_bonus
-from .sentences import MAX_WORDS, MIN_WORDS, SHORTEST, is_attribution, mend, opens_with_pronoun, tidy, within_length
-from .strategies import STRATEGIES, score_sentences
+from .sentences import (
+    MAX_WORDS,
+    MIN_WORDS,
+    SHORTEST,
+    continues,
+    introduced,
+    is_attribution,
+    mend,
+    opens_with_pronoun,
+    shown,
+    tidy,
+    within_length,
+)
+from .strategies import STRATEGIES, score_sentences, sentence_terms
 from .tokenize import count_words, get_tokenizer, split_paragraphs
+from .topic import topic_overlap
 from .weights import Weights, shipped_weights
 
 __all__ = [
@@ -64,6 +79,7 @@ class _Candidate:
     message: int  # index of its utterance in the discussion
     position: int  # index among its utterance's candidates
     follows: bool = False  # the sentence just before it in its paragraph is the candidate before it
+    shown: str = ""  # the text as the digest shows it, when not `text`: with its `[n]` references as links
 
 
 def summarize_thread(
@@ -82,6 +98,7 @@ class ScoreParts:
     information: list[float]
     position: list[float]
     question: list[float]
+    topic: list[float]
 
 
 def score_parts(utterances: Sequence[Utterance], strategy: str = "lexrank") -> ScoreParts:
@@ -90,12 +107,14 @@ def score_parts(utterances: Sequence[Utterance], strategy: str = "lexrank") -> S
         raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
     candidates = _bounded(_without_fragments(list(_candidates(utterances))), MAX_SENTENCES)
     texts = [c.text for c in candidates]
+    terms = sentence_terms(texts)  # once: LexRank and the topic overlap share them
     return ScoreParts(
         candidates,
-        score_sentences(texts, strategy),
+        score_sentences(texts, strategy, terms),
         [information_bonus(t) for t in texts],
         [position_bonus(c.message, c.position) for c in candidates],
         [1.0 if t.endswith("?") else 0.0 for t in texts],
+        topic_overlap(terms, [c.message for c in candidates]),
     )
 
 
@@ -105,11 +124,13 @@ def pick_summary(parts: ScoreParts, words: int, weights: Weights) -> list[Summar
         return []
     w = weights
     scores = [
-        w.centrality * c + w.information * i + w.position * p + w.question * q
-        for c, i, p, q in zip(parts.centrality, parts.information, parts.position, parts.question, strict=True)
+        w.centrality * c + w.information * i + w.position * p + w.question * q + w.topic * t
+        for c, i, p, q, t in zip(
+            parts.centrality, parts.information, parts.position, parts.question, parts.topic, strict=True
+        )
     ]
     picked = _pick(parts.candidates, scores, words)
-    return [SummarySentence(c.text, c.message_id, c.author) for c in picked]
+    return [SummarySentence(c.shown or c.text, c.message_id, c.author) for c in picked]
 
 
 def _bounded(candidates: list[_Candidate], limit: int) -> list[_Candidate]:
@@ -125,42 +146,67 @@ def _candidates(utterances: Sequence[Utterance]) -> Iterator[_Candidate]:
     seen: set[str] = set()
     for message, utterance in enumerate(utterances):
         position = 0
-        for paragraph in split_paragraphs(utterance.text):
+        paragraphs = split_paragraphs(utterance.text)
+        listed = 0  # paragraphs after this one joined to its last sentence, the list it introduces
+        for index, paragraph in enumerate(paragraphs):
+            if listed:
+                listed -= 1
+                continue
             follows = False  # a paragraph's first sentence follows nothing a reader would need
-            for sentence in _reader_sentences(paragraph):
+            sentences = list(_reader_sentences(paragraph))
+            if sentences and sentences[-1].endswith(":"):
+                sentences[-1], listed = introduced(sentences[-1], paragraphs[index + 1 :])
+            for linked in sentences:
+                sentence = tidy(linked)
                 key = " ".join(sentence.casefold().split())
                 length = count_words(sentence)
                 if key in seen or length < SHORTEST or is_attribution(sentence):
                     follows = False
                     continue
                 seen.add(key)
-                yield _Candidate(sentence, utterance.message_id, utterance.author, length, message, position, follows)
+                yield _Candidate(sentence, utterance.message_id, utterance.author, length, message, position, follows,
+                                 shown(linked) if linked is not sentence else "")
                 position += 1
                 follows = True
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of *text* as a summary quotes them: mended, run-ons split, `[n]` markers out."""
-    return [s for paragraph in split_paragraphs(text) for s in _reader_sentences(paragraph)]
+    return [tidy(s) for paragraph in split_paragraphs(text) for s in _reader_sentences(paragraph)]
 
 
 def _reader_sentences(paragraph: str) -> Iterator[str]:
+    """The paragraph's sentences as a reader reads them, `[n]` markers still in (see `tidy` and `shown`)."""
     for whole in mend(get_tokenizer().to_sentences(paragraph)):
-        for piece in within_length(whole):
-            yield tidy(piece)
+        yield from within_length(whole)
 
 
 def _without_fragments(candidates: list[_Candidate]) -> list[_Candidate]:
-    """Only sentences of MIN_WORDS or more, when the thread has any: a reader cannot place a fragment."""
-    if all(c.words < MIN_WORDS for c in candidates):
-        return candidates  # "Tagged. Packages follow tomorrow.": all there is to say
+    """Only sentences a reader can place, when the thread has any (see `_readable`)."""
+    readable = [_readable(c) for c in candidates]
+    if not any(readable):  # an introduction before a fragment, then a fragment: "Tagged. Packages follow tomorrow."
+        readable = [c.words >= MIN_WORDS for c in candidates]
+        if not any(readable):
+            return candidates
     kept: list[_Candidate] = []
     previous_kept = False
-    for candidate in candidates:
-        if candidate.words >= MIN_WORDS:
+    for candidate, keep in zip(candidates, readable, strict=True):
+        if keep:
             kept.append(candidate if previous_kept or not candidate.follows else replace(candidate, follows=False))
-        previous_kept = candidate.words >= MIN_WORDS
+        previous_kept = keep
     return kept
+
+
+def _readable(candidate: _Candidate) -> bool:
+    """MIN_WORDS or more, not an introduction to what follows it, nor the rest of one.
+
+    What a sentence ending in ":" introduces ("A TCP run looks like this:")
+    is a list, a quote or a log in a paragraph of its own, or was cleaned away:
+    the summary does not show it, and the introduction alone promises what the
+    reader never gets. The sentence after such a log often goes on from the
+    introduction ("whereas UDP pushes batches of 32."): half a sentence.
+    """
+    return candidate.words >= MIN_WORDS and not candidate.text.endswith(":") and not continues(candidate.text)
 
 
 def _pick(candidates: list[_Candidate], scores: list[float], budget: int) -> list[_Candidate]:

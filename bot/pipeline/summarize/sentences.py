@@ -1,7 +1,8 @@
 """Sentences as a reader reads them: the rules a summary sentence must pass.
 
 The tokenizer splits text where punctuation says to; a reader trips over what
-that leaves: a `[2]` marker whose reference list was cleaned away, an
+that leaves: a `[2]` marker whose reference list was cleaned away (kept as a
+link when the clean stage found the reference), an
 "On Thu, Aug 17, 2023 at 2:42 PM Laurent Pinchart." attribution left as a
 sentence, a run-on of eighty words, a fragment of three, or "This is why..."
 without the sentence "this" points back to.  Each rule here is one regular
@@ -12,14 +13,18 @@ hot path.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 MIN_WORDS = 6  # "Hope that helps.", "PMC quorum reached.": fragments a reader cannot place
 SHORTEST = 3  # ... but a thread that says only "Tagged. Packages follow tomorrow." is summarized by them
 MAX_WORDS = 60  # longer ones are split at their inner sentence breaks, or left out
+MAX_LISTED = 4  # a list of more items than this is not joined to the sentence that introduces it
+LIST_ITEM_WORDS = 12  # ... nor one with a longer item
 
-# "[1]", " [23]": a reference whose list the clean stage dropped with the links.
-_REF_MARKER = re.compile(r"\s*\[\d{1,2}\]")
+# "[1]", " [23]": a reference whose list the clean stage dropped with the links; "[2](https://...)": one whose
+# reference the clean stage found (bot/pipeline/clean.py), shown as a link to it.
+_REF_MARKER = re.compile(r"\s*\[\d{1,2}\](?:\((?:https?|ftp)://[^\s<>()\[\]]+\))?")
+_BARE_MARKER = re.compile(r"\s*\[\d{1,2}\](?!\((?:https?|ftp)://)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+(?=[.,;:!?)])")
 # An attribution: "On Thu, Aug 17, 2023 at 2:42 PM Laurent Pinchart", "On 5 March 2024 ...", "... wrote:".
 _ATTRIBUTION = re.compile(
@@ -28,6 +33,8 @@ _ATTRIBUTION = re.compile(
 )
 # A word the tokenizer may take for a sentence's end: "e.g.", "i.e.", "etc.", "vs.".
 _ABBREVIATION = re.compile(r"(?:\b\w\.\w\.|\b(?:etc|vs|approx|cf|incl|resp|esp|ca|viz|w\.r\.t)\.)$", re.I)
+# Openers in lower case that go on from a sentence before them ("whereas UDP ...", "and then ...").
+_CONTINUATION = re.compile(r"(?:whereas|and|but|or|so|which|because|while|although|than|then)\b")
 # Openers that point back at something said before them.
 _PRONOUN = re.compile(r"(?:He|She|They|It|This|That|These|Those)\b")
 # Where a run-on still has a sentence break the tokenizer missed ("... is ok. And it looks ..."),
@@ -36,10 +43,17 @@ _INNER_BREAK = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z])|(?<=;)\s+")
 
 
 def tidy(sentence: str) -> str:
-    """*sentence* without `[n]` reference markers (the references themselves are gone)."""
+    """*sentence* without `[n]` reference markers, linked or not: the words a reader reads, and we score."""
     if "[" not in sentence:
         return sentence
     return _SPACE_BEFORE_PUNCT.sub("", _REF_MARKER.sub("", sentence)).strip()
+
+
+def shown(sentence: str) -> str:
+    """*sentence* as the digest shows it: a marker whose reference is known stays, as "[n](URL)"; bare ones go."""
+    if "[" not in sentence:
+        return sentence
+    return _SPACE_BEFORE_PUNCT.sub("", _BARE_MARKER.sub("", sentence)).strip()
 
 
 def is_attribution(sentence: str) -> bool:
@@ -47,6 +61,11 @@ def is_attribution(sentence: str) -> bool:
     if "On " not in sentence and ":" not in sentence and not sentence.startswith(">"):
         return False  # every attribution has one of these: most sentences skip the regex
     return _ATTRIBUTION.search(sentence) is not None
+
+
+def continues(sentence: str) -> bool:
+    """Does the sentence open in lower case with a word that goes on from another ("whereas UDP pushes ...")?"""
+    return sentence[:1].islower() and _CONTINUATION.match(sentence) is not None
 
 
 def opens_with_pronoun(sentence: str) -> bool:
@@ -75,6 +94,26 @@ def mend(sentences: Iterable[str]) -> Iterator[str]:
         pending = sentence
     if pending:
         yield pending
+
+
+def introduced(intro: str, following: Sequence[str]) -> tuple[str, int]:
+    """*intro* ("Try the following link:") mended with the short list after it, and how many paragraphs that took.
+
+    The paragraphs after an introduction that ends in ":" are what it announces
+    when they are short and do not end like sentences ("- http://...", "S4-211109"):
+    up to MAX_LISTED of them are joined to it ("...: http://..."). A longer list,
+    or prose after it, leaves the introduction as it was (and unpicked: a reader
+    would not get what it announces).
+    """
+    items: list[str] = []
+    for paragraph in following[: MAX_LISTED + 1]:
+        if len(paragraph.split()) > LIST_ITEM_WORDS or paragraph[-1] in ".?!":
+            break
+        items.append(paragraph)
+    mended = f"{intro} {'; '.join(items)}"
+    if not items or len(items) > MAX_LISTED or len(mended.split()) > MAX_WORDS:
+        return intro, 0
+    return mended, len(items)
 
 
 def within_length(sentence: str) -> list[str]:

@@ -24,8 +24,13 @@ from .tokenize import get_stemmer, get_stop_words, get_tokenizer
 STRATEGIES = ("lexrank", "textrank", "lsa", "luhn", "lead")
 
 
-def score_sentences(sentences: Sequence[str], strategy: str) -> list[float]:
-    """A score per sentence (higher is better), normalised to ``[0, 1]``."""
+def score_sentences(
+    sentences: Sequence[str], strategy: str, terms: Sequence[Sequence[str]] | None = None
+) -> list[float]:
+    """A score per sentence (higher is better), normalised to ``[0, 1]``.
+
+    *terms* are the sentences' `sentence_terms` when the caller has them already (LexRank reuses them).
+    """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
     if not sentences:
@@ -35,7 +40,7 @@ def score_sentences(sentences: Sequence[str], strategy: str) -> list[float]:
     elif strategy == "lexrank":
         from .lexrank import lexrank_scores
 
-        raw = lexrank_scores(sentence_terms(sentences)).tolist()
+        raw = lexrank_scores(sentence_terms(sentences) if terms is None else terms).tolist()
     else:
         raw = _summarizer_ratings(_summarizer(strategy), sentences)
     return _normalise(raw)

@@ -1,8 +1,9 @@
 """How the parts of a sentence's score add up: weights fitted on BC3, shipped as a package file.
 
 A sentence's score is a weighted sum of its centrality (the strategy's score),
-its information bonus, its position bonus and whether it asks a question (the
-questions and their answers are what a thread's readers summarize).  The
+its information bonus, its position bonus, whether it asks a question (the
+questions and their answers are what a thread's readers summarize) and, for a
+reply, its overlap with the opening message's topic.  The
 weights are fitted by ``make tune`` (``python -m bot.tools.tune``) on the BC3
 threads against their human summaries, and read from ``weights.json`` here: a
 draft never fits anything.
@@ -24,6 +25,7 @@ class Weights:
     information: float = 1.0
     position: float = 1.0
     question: float = 0.0
+    topic: float = 0.0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1) + "\n"

@@ -11,12 +11,12 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bot.tools.bench import data, draft, importing, startup, summarizer
+from bot.tools.bench import data, draft, importing, manylists, startup, summarizer
 from bot.tools.bench import imap as imap_bench
 from bot.tools.bench.data import Dataset, Plan
 from bot.tools.bench.report import Result
 
-BENCHMARKS = ("summarizer", "draft", "scaling", "import", "memory", "startup", "imap")
+BENCHMARKS = ("summarizer", "draft", "scaling", "import", "memory", "startup", "imap", "manylists")
 
 
 def log(message: str) -> None:
@@ -57,6 +57,8 @@ def _steps(plan: Plan) -> list[Step]:
         ("memory", "import memory", lambda: importing.memory(plan)),
         ("startup", "start-up imports", lambda: startup.run(plan)),
         ("imap", "IMAP against mbsync", lambda: imap_bench.run(plan)),
+        ("manylists", "many lists: a poll of every folder against mbsync, and the week's drafting",
+         lambda: manylists.run(plan)),
     ]
     real = data.real(plan) if plan.real else None
     extra = _real_steps(plan, real) if real is not None else {}
