@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench eval tune corpus-check system-deps clean
+.PHONY: demo test lint bench eval tune hygiene corpus-check system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("digestbot needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -41,6 +41,10 @@ eval: $(STAMP)
 # Fits the summary's score weights on BC3 and writes bot/pipeline/summarize/weights.json (never at run time).
 tune: $(STAMP)
 	$(PY) -m bot.tools.tune $(if $(CORPUS),$(CORPUS),../shared/corpora/bc3-dev)
+
+# Drafts every busy week of the real lists and counts what a reader trips over (../shared/tools/hygiene.py).
+hygiene: $(STAMP)
+	$(PY) -m bot.tools.hygiene_check $(if $(CORPUS),$(CORPUS),../shared/corpora/lists)
 
 corpus-check: $(STAMP)
 	$(PY) -m bot.tools.corpus_check $(if $(CORPUS),$(CORPUS),../shared/corpora)

@@ -149,3 +149,33 @@ def test_two_instances_storing_the_same_new_message_at_once_keep_one_copy(
 
     assert sorted([mine, *found]) == [[("<7@test.example>", False)], [("<7@test.example>", True)]]
     assert store.counts()["messages"] == 1
+
+
+def test_two_instances_first_polling_one_folder_at_once_both_record_it(
+        store: Store, store_url: str) -> None:  # noqa: F811
+    """The second poller's write waits for the first one's, then records its own: no duplicate-key failure."""
+    import sqlalchemy as sa
+
+    from bot.store.syncstate import StoreSyncState
+    from bot.store.tables import sync_state
+
+    errors: list[BaseException] = []
+
+    def poll_from_another_instance() -> None:
+        other = open_store(store_url)
+        try:
+            StoreSyncState(other).polled("Lists/dev", 7, 42)
+        except BaseException as exc:  # reported by the test's thread
+            errors.append(exc)
+        finally:
+            other.close()
+
+    other = threading.Thread(target=poll_from_another_instance)
+    with store.engine.begin() as conn:  # the first poller's row, written and not yet committed
+        conn.execute(sa.insert(sync_state).values(folder="Lists/dev", uidvalidity=7, last_uid=40))
+        other.start()
+        other.join(timeout=1.0)  # waits for this transaction (PostgreSQL: the key; SQLite: the write lock)
+    other.join(timeout=20)
+    assert not other.is_alive() and errors == []
+    row = StoreSyncState(store).get("Lists/dev")
+    assert row is not None and (row.uidvalidity, row.last_uid) == (7, 42)

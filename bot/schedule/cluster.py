@@ -14,13 +14,18 @@ which instance runs it, with two tasks:
 
     tick  deferred once a minute by procrastinate's periodic deferrer, once for all
           instances (a unique row per minute in its table), and by each `run --once`.
-          Ticks run one at a time (their lock). A tick hands the jobs of an instance
-          whose heartbeat stopped to the living ones, owes what has come due, and
-          defers one `job` per owed run not already queued.
+          Ticks run one at a time (a PostgreSQL advisory lock, not procrastinate's
+          `lock`, which a tick killed mid-run would hold for good). A tick hands the
+          jobs of an instance whose heartbeat stopped to the living ones, owes what
+          has come due, and defers one `job` per owed run not already queued.
     job   runs one owed run. The jobs of a list share a lock, so they run one at a
           time and in order, on whichever instance is free; and a job reads the
           ledger again before it starts, so a run another instance finished in the
-          meantime is not run twice. The poll has a lock of its own.
+          meantime is not run twice. The poll has a lock of its own. A job also
+          holds its lock as an advisory lock while it runs: an instance only late
+          with its heartbeat (paused, swapping) still holds it, so its job is not
+          handed on and run a second time beside it; a killed one's connection
+          ends and frees it.
 
 An instance killed mid-job leaves its job "doing": once its heartbeat is older
 than schedule.worker_timeout_seconds, the next tick gives the job to another
@@ -92,8 +97,9 @@ class Cluster:
         def job(job_id: str) -> None:
             self._job(job_id)
 
-        # Ahead of queued jobs: a tick is what hands a dead instance's job on.
-        self.tick_task = self.app.task(name=TICK, lock=TICK, queueing_lock=TICK, priority=10)(tick)
+        # Ahead of queued jobs: a tick is what hands a dead instance's job on. No procrastinate `lock`:
+        # a tick killed mid-run would hold it ("doing") for good, and only a tick hands such a job on.
+        self.tick_task = self.app.task(name=TICK, queueing_lock=TICK, priority=10)(tick)
         if not self.once:  # `run --once` ticks once, for its own now; the daemon every minute
             self.app.periodic(cron="* * * * *", periodic_id="digestbot")(self.tick_task)
         self.job_task = self.app.task(name=JOB)(job)
@@ -101,10 +107,24 @@ class Cluster:
     # -- the two tasks ----------------------------------------------------------------
 
     async def _tick(self, now: datetime, already: type[Exception]) -> None:
+        """One tick at a time, under an advisory lock that a killed instance's connection takes with it."""
+        hold = self.store.ledger.holding(TICK)
+        await asyncio.to_thread(hold.__enter__)
+        try:
+            await self._hand_on_and_defer(now, already)
+        finally:
+            await asyncio.to_thread(hold.__exit__, None, None, None)
+
+    async def _hand_on_and_defer(self, now: datetime, already: type[Exception]) -> None:
         manager = self.app.job_manager
-        for stalled in await manager.get_stalled_jobs(seconds_since_heartbeat=self.timeout):
-            log.warning("%s: the instance running it stopped answering; it runs again here or elsewhere",
-                        stalled.task_kwargs.get("job_id", stalled.task_name))
+        for stalled in await manager.get_stalled_jobs(seconds_since_heartbeat=self.timeout, task_name=JOB):
+            job_id = stalled.task_kwargs.get("job_id", stalled.task_name)
+            # A heartbeat can stop while its instance lives on (paused, swapping, cut off from the queue's
+            # pool): its connection still holds the list's lock then, and handing the job on would run it twice.
+            if await asyncio.to_thread(self.store.ledger.held, job_lock(self.settings, str(job_id))):
+                log.warning("%s: its instance is late with its heartbeat but still running it", job_id)
+                continue
+            log.warning("%s: the instance running it stopped answering; it runs again here or elsewhere", job_id)
             await manager.retry_job(stalled)
         owed = await asyncio.to_thread(self._owe, now)
         queued = {job.task_kwargs.get("job_id") for status in ("todo", "doing")
@@ -122,6 +142,12 @@ class Cluster:
         return [o.job_id for o in sorted(self.runner.ledger.owed(), key=lambda o: (rank(o.job_id), o.due))]
 
     def _job(self, job_id: str) -> None:
+        # procrastinate's lock keeps a list's jobs apart only while its row says "doing"; this one also
+        # holds while a job handed on from a live but slow instance still runs there (see _hand_on_and_defer).
+        with self.store.ledger.holding(job_lock(self.settings, job_id)):
+            self._run_if_owed(job_id)
+
+    def _run_if_owed(self, job_id: str) -> None:
         owed = self.runner.ledger.owed_run(job_id)
         if owed is None:
             log.debug("%s: already run by another instance", job_id)

@@ -23,6 +23,8 @@ from bot.store.tables import schedule_runs
 JOBS_TABLE = "apscheduler_jobs"
 # pg_advisory_xact_lock's key for the schedule's set-up: any 64-bit number no other lock of ours uses.
 SCHEDULE_LOCK = 0x6469676573740001
+# The first key of `holding`'s two-key advisory locks ("dige"); the second is hashtext(name).
+LOCK_SPACE = 0x64696765
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,43 @@ class ScheduleLedger(Access):
         with self.engine.begin() as conn:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEDULE_LOCK})
             yield
+
+    @contextmanager
+    def holding(self, key: str) -> Iterator[None]:
+        """Hold the advisory lock named `key` while the block runs, waiting for it first (PostgreSQL only).
+
+        A session lock, on a connection of its own: PostgreSQL frees it when the holder's connection
+        ends, so a killed instance leaves none behind, while one that is only slow (paused, swapping)
+        keeps it. What runs a list's job, or a tick, holds it (bot/schedule/cluster.py).
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        args = {"space": LOCK_SPACE, "key": key}
+        with self.engine.connect() as conn:
+            # A host gone without closing its connection (power cut) would keep the lock until the server's
+            # TCP keepalive notices, hours by default: ask for about a minute on this connection.
+            conn.execute(sa.text("SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10; "
+                                 "SET tcp_keepalives_count = 3"))
+            conn.execute(sa.text("SELECT pg_advisory_lock(:space, hashtext(:key))"), args)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:space, hashtext(:key))"), args)
+                conn.commit()
+
+    def held(self, key: str) -> bool:
+        """Whether a live session holds the advisory lock `key` of `holding` (False off PostgreSQL)."""
+        if self.engine.dialect.name != "postgresql":
+            return False
+        args = {"space": LOCK_SPACE, "key": key}
+        with self.engine.connect() as conn:
+            if not conn.scalar(sa.text("SELECT pg_try_advisory_lock(:space, hashtext(:key))"), args):
+                return True
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:space, hashtext(:key))"), args)
+            conn.commit()
+            return False
 
     def install_queue(self, table: str, ddl: str) -> bool:
         """Create a job queue's tables (`ddl`: procrastinate's schema) unless `table` exists; True if it did.

@@ -202,8 +202,14 @@ class StoreSyncState:
 
         from bot.store.tables import sync_state
 
-        # Portable across databases: update, and insert when there was no row.
         with self.store.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # instances sharing the store may poll one folder at once
+                from sqlalchemy.dialects.postgresql import insert
+
+                row = insert(sync_state).values(folder=folder, **{"last_uid": 0, **values})
+                conn.execute(row.on_conflict_do_update(index_elements=[sync_state.c.folder], set_=values))
+                return
+            # SQLite: update, and insert when there was no row (one instance per store: no race).
             done = conn.execute(sa.update(sync_state).where(sync_state.c.folder == folder).values(**values))
             if done.rowcount == 0:
                 conn.execute(sa.insert(sync_state).values(folder=folder, **{"last_uid": 0, **values}))
