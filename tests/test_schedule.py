@@ -419,3 +419,16 @@ def test_a_pass_reads_what_is_owed_once_a_batch_and_a_run_owed_meanwhile_goes_fi
         ("poll", london(2024, 10, 29, 8)), ("draft", london(2024, 10, 29, 8)), ("poll", london(2024, 10, 29, 8, 15)),
         ("send", london(2024, 10, 29, 8))]  # the poll owed meanwhile goes before the batch's send
     assert len(reads) == 3  # the batch, the batch after the wake, and the empty read that ends the pass
+
+
+def test_lists_of_one_schedule_share_its_triggers_and_a_list_of_its_own_gets_its_own(tmp_path: Path) -> None:
+    from bot.schedule.lists import all_job_specs
+    from bot.settings import load_settings
+
+    entries = "".join(f'[[lists]]\nname = "l{i}"\naddress = "l{i}@example.org"\n' for i in range(3))
+    config = tmp_path / "lists.toml"
+    config.write_text(f'[store]\npath = "s.sqlite3"\n\n{entries}[lists.schedule]\ndraft_cron = "0 8 * * mon"\n')
+    specs = all_job_specs(load_settings(config))  # 10,000 lists' own triggers were 80 MB
+    assert specs["draft:l0"].trigger is specs["draft:l1"].trigger  # the file's [schedule]
+    assert specs["draft:l2"].label == "cron 0 8 * * mon" and specs["draft:l2"].trigger is not specs["draft:l0"].trigger
+    assert [specs[f"draft:l{i}"].id for i in range(3)] == ["draft:l0", "draft:l1", "draft:l2"]

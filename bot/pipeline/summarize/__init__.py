@@ -36,6 +36,7 @@ from .sentences import (
     shown,
     tidy,
     within_length,
+    without_asides,
 )
 from .strategies import STRATEGIES, score_sentences, sentence_terms
 from .tokenize import count_words, get_tokenizer, split_paragraphs
@@ -159,20 +160,22 @@ def _candidates(utterances: Sequence[Utterance]) -> Iterator[_Candidate]:
             for linked in sentences:
                 sentence = tidy(linked)
                 key = " ".join(sentence.casefold().split())
-                length = count_words(sentence)
-                if key in seen or length < SHORTEST or is_attribution(sentence):
+                if key in seen or count_words(sentence) < SHORTEST or is_attribution(sentence):
                     follows = False
                     continue
                 seen.add(key)
-                yield _Candidate(sentence, utterance.message_id, utterance.author, length, message, position, follows,
-                                 shown(linked) if linked is not sentence else "")
+                # Scored on all it says; shown, and counted against the budget, without its asides.
+                read = without_asides(sentence)
+                display = without_asides(shown(linked)) if linked is not sentence else read
+                yield _Candidate(sentence, utterance.message_id, utterance.author, count_words(read), message,
+                                 position, follows, display if display != sentence else "")
                 position += 1
                 follows = True
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences of *text* as a summary quotes them: mended, run-ons split, `[n]` markers out."""
-    return [tidy(s) for paragraph in split_paragraphs(text) for s in _reader_sentences(paragraph)]
+    """Sentences of *text* as a summary quotes them: mended, run-ons split, `[n]` markers and asides out."""
+    return [without_asides(tidy(s)) for paragraph in split_paragraphs(text) for s in _reader_sentences(paragraph)]
 
 
 def _reader_sentences(paragraph: str) -> Iterator[str]:

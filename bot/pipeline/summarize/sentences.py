@@ -25,6 +25,8 @@ LIST_ITEM_WORDS = 12  # ... nor one with a longer item
 # reference the clean stage found (bot/pipeline/clean.py), shown as a link to it.
 _REF_MARKER = re.compile(r"\s*\[\d{1,2}\](?:\((?:https?|ftp)://[^\s<>()\[\]]+\))?")
 _BARE_MARKER = re.compile(r"\s*\[\d{1,2}\](?!\((?:https?|ftp)://)")
+# Three or more words in parentheses after a word, no digit, question or list (see `without_asides`).
+_ASIDE = re.compile(r"(?<=\S)\s+\((?=[^()]*\s[^()]*\s)[^()\d?,]{3,120}\)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+(?=[.,;:!?)])")
 # An attribution: "On Thu, Aug 17, 2023 at 2:42 PM Laurent Pinchart", "On 5 March 2024 ...", "... wrote:".
 _ATTRIBUTION = re.compile(
@@ -40,6 +42,29 @@ _PRONOUN = re.compile(r"(?:He|She|They|It|This|That|These|Those)\b")
 # Where a run-on still has a sentence break the tokenizer missed ("... is ok. And it looks ..."),
 # or a clause break a reader pauses at.
 _INNER_BREAK = re.compile(r"(?<=[a-z0-9)][.!?])\s+(?=[A-Z])|(?<=;)\s+")
+
+
+def without_asides(sentence: str) -> str:
+    """*sentence* without its parenthetical asides: "(as you can't have two versions on one machine)".
+
+    An aside is three or more words in parentheses inside a sentence: the
+    sentence reads the same without it, and a summary has a word budget.
+    Parentheses with a number or a date, a name or an acronym, a list or a
+    question ("(5 & 6 October)", "(Bristol)", "(JAWS or NVDA)", "(vchan
+    backend, package releases)") are facts and stay, as does a sentence that
+    would be a fragment (fewer than MIN_WORDS words) without them.
+    """
+    if "(" not in sentence:
+        return sentence
+    text = _ASIDE.sub(_unless_named, sentence).strip()
+    if text == sentence or len(text.split()) < MIN_WORDS or text.count("(") != text.count(")"):
+        return sentence  # nothing to drop, a fragment left, or a smiley closed the aside: "(... branch ;))"
+    return text
+
+
+def _unless_named(aside: re.Match[str]) -> str:
+    """"" for an aside; the aside itself when a word after its first is a name or an acronym."""
+    return aside[0] if any(w[:1].isupper() and w != "I" for w in aside[0].split()[1:]) else ""
 
 
 def tidy(sentence: str) -> str:
