@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check bot tests
 	$(VENV)/bin/mypy
 
-# mbsync (isync) is the IMAP benchmark's anchor: installed for `make bench`, not for `make test`.
+# mbsync (isync) is the IMAP benchmark's anchor (system-deps installs it too: the tiny run in `make test` needs it).
 bench: $(STAMP) system-deps
 	@bash .ci/bench-deps
 	$(PY) -m bot.tools.bench $(ARGS)

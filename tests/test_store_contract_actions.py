@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -73,6 +74,43 @@ def test_late_mail_is_what_no_digest_holds_since_the_minutes_began(store: Store)
     _move(store, other, "rejected")  # a rejected draft holds nothing
     assert ids(store.late_mails(W2, W3)) == ["<2@test.example>"]
     assert store.taken_elsewhere(W2, W3) == set()
+
+
+@pytest.mark.parametrize("crowded", [False, True], ids=["by-date", "by-list"])
+def test_a_lists_mail_reads_the_same_whichever_side_is_walked(store: Store, store_url: str, crowded: bool,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Crowded: other lists' mail fills the weeks, so the list's own rows are the cheaper walk (walk_list).
+    import bot.store.coverage
+    import bot.store.sqlite_reader
+    from bot.store.minutes import walk_list
+
+    walks: list[bool] = []
+
+    def spied(list_size: int, range_size: object) -> bool:
+        walks.append(walk_list(list_size, range_size))  # type: ignore[arg-type]
+        return walks[-1]
+
+    monkeypatch.setattr(bot.store.coverage, "walk_list", spied)
+    monkeypatch.setattr(bot.store.sqlite_reader, "walk_list", spied)
+    if crowded:
+        stored_parsed(store.for_list("crowd"), {100 + n: LONG_AGO + timedelta(days=n) for n in range(400)} |
+                      {600 + n: W1 + timedelta(hours=n) for n in range(300)})
+    stored_parsed(store, {1: T0, 2: T0 + timedelta(hours=1), 3: W2 + timedelta(hours=5),
+                          4: datetime(2014, 8, 1, tzinfo=UTC)})
+    _sent(store, W1, W2, [Taken("<1@test.example>")])
+    other = store.drafts.add(W1 + timedelta(days=3), W3, LONG_AGO)
+    store.coverage.record(other, [Taken("<3@test.example>")], W1 + timedelta(days=3), W3)
+    assert ids(store.mails_between(W1, W2)) == ["<1@test.example>", "<2@test.example>"]
+    assert ids(store.late_mails(W2, W3)) == ["<2@test.example>"]
+    assert store.taken_elsewhere(W2, W3) == {"<3@test.example>"}
+    if store_url.startswith("sqlite"):  # the sqlite3 reader of `draft` walks the same way
+        reader = open_mail_reader(store_url)
+        assert reader is not None
+        assert ids(reader.mails_between(W1, W2)) == ["<1@test.example>", "<2@test.example>"]
+        assert ids(reader.late_mails(W2, W3)) == ["<2@test.example>"]
+        assert reader.taken_elsewhere(W2, W3) == {"<3@test.example>"}
+        reader.close()
+    assert walks and set(walks) == {crowded}
 
 
 def test_history_before_the_first_sent_digest_is_not_late(store: Store) -> None:
@@ -251,3 +289,19 @@ def test_two_drafts_stored_at_once_never_share_a_message(store: Store) -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], TakenElsewhere)
     assert [mid for _d, mid in store.coverage.sent()] == []
     assert [d.state for d in store.drafts.all()] == ["drafted"]  # the second's draft row rolled back with it
+
+
+def test_the_walk_is_the_cheaper_side_and_a_huge_list_goes_by_date() -> None:
+    from bot.store.minutes import LIST_SIZE_CAP, walk_list
+
+    asked: list[int] = []
+
+    def range_size(found: int) -> Callable[[int], int]:
+        def count(cap: int) -> int:
+            asked.append(cap)
+            return min(found, cap)
+        return count
+
+    assert walk_list(5, range_size(1000)) and asked == [6]  # counted only as far as the list could go
+    assert not walk_list(5, range_size(5)) and not walk_list(5, range_size(2))
+    assert not walk_list(LIST_SIZE_CAP, range_size(10**9))

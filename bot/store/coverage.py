@@ -20,11 +20,16 @@ from bot.store.minutes import (
     FIRST_PERIOD_SQL,
     HELD_SQL,
     LATE_SQL,
+    LIST_SIZE_CAP,
+    LIST_SIZE_SQL,
+    MAILS_SQL,
+    RANGE_SIZE_SQL,
     SKIPPED_KEY,
     TAKEN_SQL,
     Taken,
     minutes_began,
     skipped_from,
+    walk_list,
     with_skipped,
 )
 from bot.store.rows import mail_from_values
@@ -119,6 +124,12 @@ class Coverage(Access):
             return skipped_from(conn.scalar(sa.select(meta.c.value).where(meta.c.key == SKIPPED_KEY)),
                                 self.list_name)
 
+    def mails_between(self, start: datetime, end: datetime) -> list[Mail]:
+        """The list's parsed and flagged mail dated in [start, end), by date (MAILS_SQL)."""
+        with self.reading() as conn:
+            query = MAILS_SQL[self._walk_list(conn, start, end)]
+            return [mail_from_values(row) for row in conn.execute(_bounds(query), _utc(start, end, self.list_name))]
+
     def late_mails(self, start: datetime, end: datetime) -> list[Mail]:
         """Mail dated before [start, end) that no digest holds, since the minutes began (LATE_SQL)."""
         skipped = self.skipped_from()
@@ -128,9 +139,19 @@ class Coverage(Access):
             if began is None:
                 return []
             bound = {**_utc(start, end, self.list_name), "began": began}
-            return [mail_from_values(row) for row in conn.execute(_bounds(LATE_SQL, "began"), bound)]
+            query = LATE_SQL[self._walk_list(conn, began, start)]
+            return [mail_from_values(row) for row in conn.execute(_bounds(query, "began"), bound)]
 
     def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
         """Message-IDs dated in [start, end) that a digest of another period holds."""
         with self.reading() as conn:
-            return set(conn.scalars(_bounds(TAKEN_SQL), _utc(start, end, self.list_name)))
+            query = TAKEN_SQL[self._walk_list(conn, start, end)]
+            return set(conn.scalars(_bounds(query), _utc(start, end, self.list_name)))
+
+    def _walk_list(self, conn: sa.Connection, low: datetime, high: datetime) -> bool:
+        """Whether the list's mail dated in [low, high) is cheaper to read by the list's rows (walk_list)."""
+        list_size = conn.scalar(sa.text(LIST_SIZE_SQL), {"list_name": self.list_name, "cap": LIST_SIZE_CAP})
+        range_sql = sa.text(RANGE_SIZE_SQL).bindparams(sa.bindparam("low", type_=_TIME),
+                                                       sa.bindparam("high", type_=_TIME))
+        bounds = {"low": low.astimezone(UTC), "high": high.astimezone(UTC)}
+        return walk_list(int(list_size or 0), lambda cap: int(conn.scalar(range_sql, {**bounds, "cap": cap}) or 0))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,12 +161,7 @@ class Store(Groups):
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def mails_between(self, start: datetime, end: datetime) -> list[Mail]:
-        start, end = start.astimezone(UTC), end.astimezone(UTC)
-        query = _mail_select().where(messages.c.date >= start, messages.c.date < end).where(
-            sa.exists().where(list_messages.c.list_name == self.list_name,  # a key lookup per message
-                              list_messages.c.message_pk == messages.c.id))
-        with self.engine.connect() as conn:
-            return [mail_from_values(row) for row in conn.execute(query.order_by(messages.c.date, messages.c.id))]
+        return self.coverage.mails_between(start, end)
 
     def mails_by_ids(self, ids: Iterable[str]) -> list[Mail]:
         wanted = list(dict.fromkeys(ids))

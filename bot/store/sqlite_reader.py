@@ -20,12 +20,17 @@ from bot.store.minutes import (
     CARRIED_SQL,
     FIRST_PERIOD_SQL,
     LATE_SQL,
+    LIST_SIZE_CAP,
+    LIST_SIZE_SQL,
+    MAILS_SQL,
+    RANGE_SIZE_SQL,
     SKIPPED_KEY,
     TAKEN_SQL,
     TrackedAction,
     action_from_values,
     minutes_began,
     skipped_from,
+    walk_list,
 )
 from bot.store.rows import MAIL_COLUMNS, mail_from_values
 from bot.store.schema import DEFAULT_LIST
@@ -81,12 +86,9 @@ class SqliteMailReader:
         return self._guarded(lambda: schema_version(self._conn))
 
     def mails_between(self, start: datetime, end: datetime) -> list[Mail]:
-        bounds = (to_sqlite_text(start), to_sqlite_text(end), self.list_name)
-        # A lookup of each message of the period in list_messages' key, not the list's whole membership
-        # (an uncorrelated IN): the week's draft costs the same from a 100,000-message archive.
-        query = (f"{self._SELECT} AND date >= ? AND date < ? AND EXISTS (SELECT 1 FROM list_messages lm "
-                 "WHERE lm.list_name = ? AND lm.message_pk = messages.id) ORDER BY date, id")
-        return self._guarded(lambda: [mail_from_values(row) for row in self._conn.execute(query, bounds)])
+        bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name}
+        return self._guarded(lambda: [mail_from_values(row) for row in self._conn.execute(
+            MAILS_SQL[self._walk_list(start, end)], bounds)])
 
     def mails_by_ids(self, ids: Iterable[str]) -> list[Mail]:
         wanted = list(dict.fromkeys(ids))
@@ -102,17 +104,26 @@ class SqliteMailReader:
                 return []
             bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name,
                       "began": to_sqlite_text(began)}
-            return [mail_from_values(values) for values in self._conn.execute(LATE_SQL, bounds)]
+            query = LATE_SQL[self._walk_list(began, start)]
+            return [mail_from_values(values) for values in self._conn.execute(query, bounds)]
 
         return self._guarded(read)
 
     def taken_elsewhere(self, start: datetime, end: datetime) -> set[str]:
         bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name}
-        return self._guarded(lambda: {row[0] for row in self._conn.execute(TAKEN_SQL, bounds)})
+        return self._guarded(lambda: {row[0] for row in self._conn.execute(
+            TAKEN_SQL[self._walk_list(start, end)], bounds)})
 
     def carried_actions(self, start: datetime, end: datetime) -> list[TrackedAction]:
         bounds = {"start": to_sqlite_text(start), "end": to_sqlite_text(end), "list_name": self.list_name}
         return self._guarded(lambda: [action_from_values(row) for row in self._conn.execute(CARRIED_SQL, bounds)])
+
+    def _walk_list(self, low: datetime, high: datetime) -> bool:
+        """Whether the list's mail dated in [low, high) is cheaper to read by the list's rows (walk_list)."""
+        list_size = self._conn.execute(LIST_SIZE_SQL, {"list_name": self.list_name, "cap": LIST_SIZE_CAP}).fetchone()
+        bounds = {"low": to_sqlite_text(low), "high": to_sqlite_text(high)}
+        return walk_list(list_size[0], lambda cap: self._conn.execute(
+            RANGE_SIZE_SQL, {**bounds, "cap": cap}).fetchone()[0])
 
     def _by_ids(self, chunk: list[str]) -> list[Mail]:
         query = f"{self._SELECT} AND message_id IN ({', '.join('?' * len(chunk))})"
