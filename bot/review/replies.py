@@ -158,9 +158,9 @@ def handle_bot_mail(store: Store, settings: Settings, raws: Iterable[bytes], *, 
 class BotMail:
     """The poll hook: takes the bot's own mail out of a poll's stream and acts on it.
 
-    Poller._sync (bot/imap/poll.py) does, per folder:
+    Made once per poll, for every folder (BotMailFactory in bot/imap/poll.py); Poller._sync does, for
+    each folder with new mail:
 
-        bot_mail = BotMail(poller.store, settings)
         ingest(store, bot_mail.filter(source), ..., on_progress=lambda n: (bot_mail.flush(), advance()))
         bot_mail.flush()  # before the folder's sync state moves past the last UID
 
