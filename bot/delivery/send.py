@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 
 from bot.errors import ConfigError, SendError
-from bot.locks import holding, lock_path
 from bot.mail.smtp import Mailer, Outcome, Result
 from bot.publish.names import page_url
 from bot.render.message import bot_address
@@ -39,6 +38,7 @@ from bot.review.roster import members, unsubscribe_header
 from bot.settings import Settings
 from bot.store.database import Store, now
 from bot.store.deliveries import Delivery
+from bot.store.locks import holding, lock_path
 
 log = logging.getLogger("digestbot.send")
 OPEN_ROWS = ("pending", "deferred", "sending")

@@ -251,7 +251,7 @@ def _templates() -> jinja2.Environment:
 
 def publish(store: Store, settings: Settings, output: Path) -> PublishReport:
     """Write the archive of every sent digest to `output`; only files whose bytes change are written."""
-    from bot.locks import holding, lock_path
+    from bot.store.locks import holding, lock_path
 
     report = PublishReport(str(output))
     try:

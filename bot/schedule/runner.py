@@ -20,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.errors import ConfigError, ScheduleError
-from bot.locks import holding, lock_path
 from bot.schedule.engine import Runner as Runner
 from bot.schedule.engine import due_runs as due_runs  # the engine's names, where tests and old job stores look
 from bot.schedule.engine import job_target as job_target
@@ -28,6 +27,7 @@ from bot.schedule.jobs import JobFn, utc
 from bot.schedule.lists import ListLedger, all_job_specs
 from bot.settings import Settings
 from bot.store.ledger import JOBS_TABLE as JOBS_TABLE
+from bot.store.locks import holding, lock_path
 
 log = logging.getLogger("digestbot.schedule")
 
