@@ -291,3 +291,22 @@ def test_the_bonus_shortcuts_never_change_a_score(text: str) -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(bonus, "Clues", _NoShortcuts)
         assert information_bonus(text) == fast
+
+
+
+def test_the_splitters_memo_is_dropped_after_a_draft_and_splits_the_same() -> None:
+    # A daemon drafting list after list keeps no memo of text no later draft repeats (tokenize.forget_text).
+    from bot.pipeline.summarize.tokenize import _sentence_model, forget_text, split_sentences
+
+    model: Any = _sentence_model()
+
+    def memo() -> int:  # nupunkt's memo of boundary decisions (its private state: what forget_text bounds)
+        return len(model.__dict__["_decision_memo"][2])
+
+    small = "Dr. Smith fixed it. See e.g. the log. It works now! Does it? Yes."
+    expected = split_sentences(small)
+    split_sentences(" ".join(f"Item no. {i} is done. Mr. Jones {i} agreed." for i in range(300)))
+    filled = memo()
+    forget_text()
+    assert split_sentences(small) == expected
+    assert filled > 100 and memo() < 10

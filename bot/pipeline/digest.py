@@ -145,6 +145,9 @@ def _summarize_all(items: Sequence[Item], cleaned: dict[str, CleanBody], setting
         fields = fork_map(summarized, items, costs, min_cost=FORK_MIN_COST, while_waiting=_load_renderer)
     else:
         fields = [summarized(item) for item in items]
+    from bot.pipeline.summarize.tokenize import forget_text
+
+    forget_text()  # a daemon drafting list after list keeps no memo of text no later draft repeats
     return [replace(item, **changed) for item, changed in zip(items, fields, strict=True)]
 
 

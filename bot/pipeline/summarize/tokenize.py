@@ -34,6 +34,8 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 class _SentenceModel(Protocol):
     def tokenize(self, text: str) -> list[str]: ...
 
+    def clear_decision_cache(self) -> None: ...
+
 
 @cache
 def _sentence_model() -> _SentenceModel:
@@ -63,6 +65,16 @@ class OfflineTokenizer:
     def to_words(self, sentence: str) -> tuple[str, ...]:
         """The words of a sentence: letters and digits, inner apostrophes kept."""
         return tuple(_WORD.findall(sentence))
+
+
+def forget_text() -> None:
+    """Drop the sentence splitter's memo of the text it has split (once the model is loaded).
+
+    nupunkt memoises its boundary decisions per context, up to 32,768 of them (about 13 MB): within
+    a draft they repeat, across lists they do not, so a run drafting 10,000 lists only filled it.
+    """
+    if _sentence_model.cache_info().currsize:
+        _sentence_model().clear_decision_cache()
 
 
 @cache
