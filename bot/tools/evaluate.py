@@ -6,8 +6,9 @@ our summaries of the other half are scored by BC3's own scorer,
 ``bc3.py score ... --with-baselines``: our rows and the anchor rows (lead and
 sumy's LexRank, TextRank, LSA and Luhn over BC3's own sentences) come from one
 run and one scorer, every system cut to the same word budget.
-  ours             clean -> summarize_thread, each author's run of sentences led by their first name (as in the digest)
-  ours (no names)  the same sentences without the names
+  ours             clean -> summarize_thread, each author's run of sentences led by their name, as the digest
+                   shows it (the names take words of the budget)
+  ours (no names)  the same sentences without the names: the summary alone, like for like with the baselines
   llm:<model>      with a config (--config, DIGESTBOT_CONFIG) whose [llm] is set: the operator's model, checked
 Usage: python -m bot.tools.evaluate [CORPUS_DIR] [--words N] [--bc3 PATH] [--config FILE]
 """

@@ -31,8 +31,9 @@ def configured_llm(config: str | None) -> LlmSettings | None:
 
 def model_summaries(test: Sequence[Example], words: int, llm: LlmSettings,
                     fallback: Callable[[Example], list[str]]) -> dict[str, list[str]]:
-    """Each thread's checked model summary, its points led by their authors' first names, as the digest shows them."""
+    """Each thread's checked model summary, its points led by their authors' names, as the digest shows them."""
     from bot.pipeline.summarize.llm import Source, Topic, write_summaries
+    from bot.tools.tune import shown_name
 
     topics = []
     for example in test:
@@ -43,7 +44,7 @@ def model_summaries(test: Sequence[Example], words: int, llm: LlmSettings,
     written = write_summaries(topics, llm)
     out = {}
     for example, result in zip(test, written, strict=True):
-        out[example.listno] = ([f"{_first_name(s.author)}: {s.text}" for s in result.summary] if result.summary
+        out[example.listno] = ([f"{shown_name(s.author)}: {s.text}" for s in result.summary] if result.summary
                                else fallback(example))
     fell_back = sum(1 for result in written if not result.summary)
     dropped = sum(sum(result.dropped.values()) for result in written)
@@ -51,6 +52,3 @@ def model_summaries(test: Sequence[Example], words: int, llm: LlmSettings,
           f"{dropped} point(s) dropped by the checks", file=sys.stderr)
     return out
 
-
-def _first_name(author: str) -> str:
-    return author.split()[0] if author else "someone"

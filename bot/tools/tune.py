@@ -2,7 +2,7 @@
 
 The weights (`bot.pipeline.summarize.weights`) are chosen on a small grid for
 their gain in ROUGE-2 over the neutral weights, of the summaries as the digest
-shows them (each author's run of sentences led by their first name) against
+shows them (each author's run of sentences led by their name) against
 BC3's human summaries, counting only the gain that is sure (see `fit`).  `make eval` fits
 them the same way on one half of the threads and scores the other half.
 Usage: python -m bot.tools.tune [CORPUS_DIR] [--words N] [--dry-run]
@@ -93,7 +93,7 @@ def folds(items: Sequence[Example]) -> tuple[list[Example], list[Example]]:
 
 
 def summary_text(example: Example, weights: Weights, words: int, *, names: bool = True) -> list[str]:
-    """The summary's sentences as the digest shows them: each author's run of sentences led by their first name.
+    """The summary's sentences as the digest shows them: each author's run of sentences led by their name.
 
     The digest writes consecutive sentences of one author as one paragraph with
     the name once (`bot.render.digest.summary_paragraphs`); so does this.
@@ -101,12 +101,13 @@ def summary_text(example: Example, weights: Weights, words: int, *, names: bool 
     picked = pick_summary(example.parts, words, weights)
     if not names:
         return [s.text for s in picked]
-    return [s.text if i and s.author == picked[i - 1].author else f"{_first_name(s.author)}: {s.text}"
+    return [s.text if i and s.author == picked[i - 1].author else f"{shown_name(s.author)}: {s.text}"
             for i, s in enumerate(picked)]
 
 
-def _first_name(author: str) -> str:
-    return author.split()[0] if author else "someone"
+def shown_name(author: str) -> str:
+    """The name the digest leads an author's sentences with: the whole display name, as in the digest."""
+    return author or "someone"
 
 
 def fit(train: Sequence[Example], words: int) -> Weights:
