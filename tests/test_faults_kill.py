@@ -279,13 +279,28 @@ def test_sigterm_during_import_stops_its_workers_too(tmp_path: Path) -> None:
     mbox.write_bytes(mbox_of([make_raw(n, body=BODY) for n in range(IMPORTED)]))
     expected = shas(m.raw for m in MboxSource(mbox))
     rng = random.Random(20140823)
-    stopped = 0
-    for trial in range(8):
-        folder = tmp_path / f"trial-{trial}"
+
+    def fresh(name: str) -> Path:
+        folder = tmp_path / name
         folder.mkdir()
         config = folder / "c.toml"
         config.write_text('[store]\npath = "store.sqlite3"\n')
-        stopped += kill_after(command(config, "import", str(mbox)), rng.uniform(0.3, 0.6), "sigterm", signal.SIGTERM)
+        return config
+
+    # The signal times come from this machine's own runs, not from fixed seconds: a faster start-up or
+    # parser must not let the imports end before their signal (fixed 0.3-0.6 s did, once imports got faster).
+    one = tmp_path / "one.mbox"
+    one.write_bytes(mbox_of([make_raw(0, body=BODY)]))
+    startup, done = run(command(fresh("measure-idle"), "import", str(one)))
+    assert done.returncode == 0, done.stderr
+    duration, done = run(command(fresh("measure"), "import", str(mbox)))
+    assert done.returncode == 0, done.stderr
+    stopped = 0
+    for trial in range(8):
+        config = fresh(f"trial-{trial}")
+        delay = rng.uniform(startup, startup + (duration - startup) * 0.8)
+        stopped += kill_after(command(config, "import", str(mbox)), delay, "sigterm", signal.SIGTERM)
+        folder = config.parent
         _, again = run(command(config, "import", str(mbox)))
         assert again.returncode == 0, again.stderr
         check_messages(folder / "store.sqlite3", expected, Figures("sigterm"))
