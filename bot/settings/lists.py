@@ -36,7 +36,7 @@ GLOBAL_ONLY = {"schedule": ("poll_minutes", "log_file", "engine", "worker_timeou
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
-def list_entries(settings: base.Settings, entries: Any, where: str) -> tuple[base.Settings, ...]:
+def list_entries(settings: base.Settings, entries: Any, where: str) -> base.ListViews:
     """The views of `entries` (the TOML array), checked; `settings` is the file's own, checked and anchored."""
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise ConfigError(f"{where}: lists: expected one or more [[lists]] tables")
@@ -45,14 +45,28 @@ def list_entries(settings: base.Settings, entries: Any, where: str) -> tuple[bas
     hints = {cls: typing.get_type_hints(cls) for cls in OVERRIDABLE.values()}
     folder = Path(where).resolve().parent
     seen: dict[str, int] = {}
-    views = []
-    for index, entry in enumerate(entries):
-        views.append(_view(settings, entry, where, index, seen, hints, folder))
-    return tuple(views)
+    records = tuple(_entry(settings, entry, where, index, seen, hints, folder) for index, entry in enumerate(entries))
+    return base.ListViews(settings, tuple(seen), records, _made)
 
 
-def _view(settings: base.Settings, entry: dict[str, Any], where: str, index: int, seen: dict[str, int],
-          hints: dict[type[Any], dict[str, Any]], folder: Path) -> base.Settings:
+# An entry without overrides, kept until its view is asked for: its [list] section, its folders, and its
+# chair and chair address (None: the file's).
+Record = tuple[base.ListSettings, tuple[str, ...], str | None, str | None]
+
+
+def _made(settings: base.Settings, record: Record) -> base.Settings:
+    """The view of an entry without overrides: the file's own sections, with the entry's list and folders."""
+    listed, folders, chair, chair_address = record
+    digest = {key: value for key, value in (("chair", chair), ("chair_address", chair_address)) if value is not None}
+    publish = {"dir": str(Path(settings.publish.dir) / listed.name)} if settings.publish.dir else {}  # side by side
+    return replace(settings, list=listed, source=replace(settings.source, folders=folders),
+                   digest=_changed(settings.digest, digest), publish=_changed(settings.publish, publish),
+                   list_key=listed.name)
+
+
+def _entry(settings: base.Settings, entry: dict[str, Any], where: str, index: int, seen: dict[str, int],
+           hints: dict[type[Any], dict[str, Any]], folder: Path) -> base.Settings | Record:
+    """One entry, checked whole: its view if it overrides sections, else its Record."""
     name = entry.get("name")
     if not isinstance(name, str):
         raise ConfigError(f"{where}: lists[{index}]: missing required key 'name'" if name is None else
@@ -74,6 +88,12 @@ def _view(settings: base.Settings, entry: dict[str, Any], where: str, index: int
         raise ConfigError(f"{label}: folders: name at least one folder")
     overrides = {section: _overrides(entry[section], section, cls, hints[cls], label)
                  for section, cls in OVERRIDABLE.items() if section in entry}
+    if not overrides:
+        record: Record = (base.ListSettings(**{k: v for k, v in text.items() if k not in ("chair", "chair_address")}),
+                          folders, text.get("chair"), text.get("chair_address"))
+        # The rest of its view is the file's own sections, checked once already.
+        _check_entry(record[0], record[3] or settings.digest.chair_address, label)
+        return record
     digest = overrides.get("digest", {})
     digest.update({key: text.pop(key) for key in ("chair", "chair_address") if key in text})
     publish = overrides.get("publish", {})
@@ -90,10 +110,8 @@ def _view(settings: base.Settings, entry: dict[str, Any], where: str, index: int
         schedule=_changed(settings.schedule, overrides.get("schedule", {})),
         list_key=name,
     )
-    if overrides:  # the whole check, and file names made absolute, as for the file's own sections
-        return checks.anchored(checks.check(view, label), folder)
-    _check_entry(view, label)  # the rest is the file's own sections, checked once already
-    return view
+    # The whole check, and file names made absolute, as for the file's own sections.
+    return checks.anchored(checks.check(view, label), folder)
 
 
 def _changed(section: Any, values: dict[str, Any]) -> Any:
@@ -101,17 +119,17 @@ def _changed(section: Any, values: dict[str, Any]) -> Any:
     return replace(section, **values) if values else section
 
 
-def _check_entry(view: base.Settings, label: str) -> None:
+def _check_entry(listed: base.ListSettings, chair_address: str, label: str) -> None:
     """What a list without overrides adds to the file's checked sections: its timezone and addresses."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
-        ZoneInfo(view.list.timezone)
+        ZoneInfo(listed.timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{label}: list.timezone: unknown timezone {view.list.timezone!r}") from None
-    if view.list.archive_url and "{message_id}" not in view.list.archive_url:
+        raise ConfigError(f"{label}: list.timezone: unknown timezone {listed.timezone!r}") from None
+    if listed.archive_url and "{message_id}" not in listed.archive_url:
         raise ConfigError(f"{label}: list.archive_url: must contain {{message_id}}")
-    for key, value in (("list.address", view.list.address), ("digest.chair_address", view.digest.chair_address)):
+    for key, value in (("list.address", listed.address), ("digest.chair_address", chair_address)):
         problem = checks.address_problem(value) if value else ""
         if problem:
             raise ConfigError(f"{label}: {key}: {value!r} is not an email address ({problem})")

@@ -7,9 +7,10 @@ converts and checks a file against them). Settings is immutable and passed down.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, overload
 
 from bot.errors import ConfigError
 
@@ -215,7 +216,7 @@ class Settings:
     llm: LlmSettings = field(default_factory=LlmSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     # The [[lists]] entries, each a whole single-list view (its own entries empty); () for a [list] config.
-    entries: tuple[Settings, ...] = ()
+    entries: ListViews | tuple[()] = ()
     # Whose rows in the store are this list's: an entry's name; "" for a [list] config (see store_list).
     list_key: str = ""
 
@@ -226,13 +227,13 @@ class Settings:
         return self.list_key or SINGLE_LIST_KEY
 
     @property
-    def lists(self) -> tuple[Settings, ...]:
+    def lists(self) -> Sequence[Settings]:
         """One single-list view per list: the [[lists]] entries, or this config itself when it has one [list]."""
         return self.entries or (self,)
 
     @property
     def list_names(self) -> tuple[str, ...]:
-        return tuple(view.list.name for view in self.lists)
+        return self.entries.names if self.entries else (self.list.name,)
 
     def for_list(self, name: str | None) -> Settings:
         """The single-list view of list `name` (None: the only list); a ConfigError naming the lists otherwise."""
@@ -242,9 +243,11 @@ class Settings:
                 return views[0]
             raise ConfigError(f"{self.config_path}: this config has {len(views)} lists: choose one with --list NAME "
                               f"({', '.join(self.list_names)})")
-        for view in views:
-            if view.list.name == name:
-                return view
+        if not self.entries:
+            if views[0].list.name == name:
+                return views[0]
+        elif (view := self.entries.named(name)) is not None:
+            return view
         raise ConfigError(f"{self.config_path}: no list named {name!r} (lists: {', '.join(self.list_names)})")
 
     @property
@@ -270,6 +273,52 @@ class Settings:
         if not path.is_absolute() and self.config_path:
             path = Path(self.config_path).parent / path
         return f"sqlite:///{path}"
+
+
+class ListViews(Sequence[Settings]):
+    """A config's [[lists]] entries as single-list views, each made when asked for.
+
+    A made view is about 850 bytes (its own copies of the sections it changes); the drafting
+    pass over 10,000 lists carried all of them, 8.5 MB, from start to end (`make bench`, row 8).
+    An entry is kept as its made view only where it overrides sections (few do); else as the
+    small record `make` turns into the view, against the file's own sections in `base`.
+    """
+
+    __slots__ = ("_base", "_index", "_make", "_records", "names")
+
+    def __init__(self, base: Settings, names: tuple[str, ...], records: tuple[Any, ...],
+                 make: Callable[[Settings, Any], Settings]) -> None:
+        self._base, self._records, self._make, self.names = base, records, make, names
+        self._index = {name: index for index, name in enumerate(names)}
+
+    def has(self, name: str) -> bool:
+        return name in self._index
+
+    def overriding(self) -> Iterator[Settings]:
+        """The views of the entries that override sections (held whole: only these can differ elsewhere)."""
+        return (record for record in self._records if isinstance(record, Settings))
+
+    def named(self, name: str) -> Settings | None:
+        index = self._index.get(name)
+        return None if index is None else self[index]
+
+    @overload
+    def __getitem__(self, index: int) -> Settings: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Settings]: ...
+
+    def __getitem__(self, index: int | slice) -> Settings | Sequence[Settings]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        record = self._records[index]
+        return record if isinstance(record, Settings) else self._make(self._base, record)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[Settings]:
+        for index in range(len(self._records)):
+            yield self[index]
 
 
 def with_store(settings: Settings, url: str) -> Settings:
