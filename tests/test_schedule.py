@@ -400,13 +400,13 @@ def test_a_pass_reads_what_is_owed_once_a_batch_and_a_run_owed_meanwhile_goes_fi
     # With [[lists]] a pass owes a draft per list: reading every owed run again after each job was quadratic.
     bot, _store = runner(settings_in(tmp_path), recorder := Recorder(), london(2024, 10, 29, 7, 58))
     reads: list[int] = []
-    owed = bot.ledger.owed
+    owed = bot.ledger.owed_first
 
-    def counted() -> list[Owed]:
+    def counted(limit: int) -> list[Owed]:
         reads.append(1)
-        return owed()
+        return owed(limit)
 
-    monkeypatch.setattr(bot.ledger, "owed", counted)
+    monkeypatch.setattr(bot.ledger, "owed_first", counted)
 
     def draft(run: JobRun) -> str:  # meanwhile the daemon's scheduler thread owes a poll, and wakes the runner
         bot.owe("poll", None, [london(2024, 10, 29, 8, 15)], london(2024, 10, 29, 8, 15))
@@ -437,3 +437,40 @@ def test_lists_of_one_schedule_share_its_triggers_and_a_list_of_its_own_gets_its
     assert len(specs) == 10 and [spec.id for spec in specs.values()] == list(specs)
     assert specs["draft:l2"] == specs["draft:l2"] and "draft:l3" not in specs and "poll:l0" not in specs
     assert specs.get("unknown:l0") is None and specs["poll"].id == "poll"
+
+
+def test_a_pass_owing_more_runs_than_a_batch_runs_each_once_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drain holds a batch of owed runs, not all of them (10,000 lists owe 10,000 drafts at once)."""
+    from bot.settings import load_settings
+
+    entries = "".join(f'[[lists]]\nname = "l{i}"\naddress = "l{i}@example.org"\n' for i in range(7))
+    config = tmp_path / "lists.toml"
+    config.write_text('[store]\npath = "s.sqlite3"\n[schedule]\ntimezone = "Europe/London"\n'
+                      'draft_cron = "0 8 * * tue"\nremind_cron = "0 8 * * tue"\nsend_cron = "0 9 * * tue"\n\n'
+                      + entries)
+    settings = load_settings(config)
+    recorder, seen = Recorder(), list[str]()
+
+    def hook(job: str) -> JobFn:
+        def ran(run: JobRun) -> str:
+            seen.append(f"{job}:{run.settings.list.name}")
+            return "done"
+        return ran
+
+    recorder.hooks.update(draft=hook("draft"), remind=hook("remind"))
+    bot, _store = runner(settings, recorder, london(2024, 10, 29, 7, 58))
+    bot.batch = 3
+    sizes: list[int] = []
+    owed_first = bot.ledger.owed_first
+
+    def counted(limit: int) -> list[Owed]:
+        got = owed_first(limit)
+        sizes.append(len(got))
+        return got
+
+    monkeypatch.setattr(bot.ledger, "owed_first", counted)
+    bot.run_pass(london(2024, 10, 29, 8, 1))
+    # Every draft before any reminder (JOB_ORDER), each list's once, and never more than a batch held.
+    assert seen == [f"{job}:l{i}" for job in ("draft", "remind") for i in range(7)]
+    assert max(sizes) == 3 and sizes[-1] == 0 and sum(sizes) == 1 + 14  # the poll, 7 drafts, 7 reminders

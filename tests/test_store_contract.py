@@ -439,6 +439,14 @@ def test_drafts_subscribers_actions_and_the_schedule_are_per_list(store: Store, 
     beta.ledger.prepare(["draft"])
     alpha.ledger.owe("draft", T0)
     assert [o.job_id for o in alpha.ledger.owed()] == ["draft"] and beta.ledger.owed() == []
+    alpha.ledger.owe("send", T0 - timedelta(days=1))
+    beta.ledger.owe("draft", T0 + timedelta(hours=1))
+    order = ("poll", "draft", "remind", "send")
+    first = [(name, o.job_id, o.due) for name, o in store.ledger.owed_first(order, 2, first_list="alpha",
+                                                                            list_jobs=("draft",))]
+    assert first == [("alpha", "draft", T0), ("beta", "draft", T0 + timedelta(hours=1))]  # by job, then by due
+    only_alpha = store.ledger.owed_first(order, 5, first_list="alpha")
+    assert [(name, o.job_id) for name, o in only_alpha] == [("alpha", "draft"), ("alpha", "send")]
     assert set(alpha.ledger.last_runs()) == {"draft", "send"} and set(beta.ledger.last_runs()) == {"draft"}
     ours = alpha.actions.propose(mine.id, "Dave", "add vchan", "<x@example.org>", T0)
     cross = beta.actions.propose(theirs.id, "Dave", "add vchan", "<x@example.org>", T0)  # a cross-post's action

@@ -31,7 +31,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from bot.errors import DigestbotError, ScheduleError
 from bot.schedule.jobs import JobFn, JobRun, JobSpec, Skipped, utc
-from bot.schedule.lists import ListLedger, all_job_specs, rank, split
+from bot.schedule.lists import ListLedger, all_job_specs, split
 from bot.settings import Settings
 from bot.store.database import Store
 
@@ -39,6 +39,7 @@ log = logging.getLogger("digestbot.schedule")
 # What the job store names as each job's function: the module the jobs of existing stores were saved under
 # (bot/schedule/runner.py re-exports job_target).
 TARGET = "bot.schedule.runner:job_target"
+OWED_BATCH = 500  # owed runs read at a time (the drain): 10,000 lists owe 10,000 drafts at once
 
 
 def job_target(job_id: str) -> None:
@@ -85,6 +86,7 @@ class Runner:
         self.stop = threading.Event()  # set by SIGTERM / Ctrl-C: finish the current job, start no other
         self.wake = threading.Event()
         self.failed: list[str] = []
+        self.batch = OWED_BATCH
         self.ledger = ListLedger(store, settings.lists[0].store_list, qualified=bool(settings.entries))
         self.ledger.prepare(self.specs)
         self.jobstore = store.ledger.job_store()
@@ -165,13 +167,14 @@ class Runner:
         """Run every owed job, in JOB_ORDER, until none is left or a stop was asked for.
 
         What is owed is read once a batch, not once a job: with [[lists]] a pass can owe a draft
-        for each of 10,000 lists, and reading them all again after each one was quadratic. A run
+        for each of 10,000 lists, and reading them all again after each one was quadratic. A batch
+        is the first `batch` of them (the store orders them), so memory does not grow with the lists. A run
         owed meanwhile (the daemon's scheduler thread sets `wake`) starts a new batch after the
         current job, so it still goes before the batch's later jobs when JOB_ORDER says so.
         """
         while True:
             self.wake.clear()
-            owed = sorted(self.ledger.owed(), key=lambda o: (rank(o.job_id), o.due))
+            owed = self.ledger.owed_first(self.batch)
             if not owed:
                 return
             for index, first in enumerate(owed):

@@ -119,6 +119,13 @@ class ListLedger:
         found = ((self._id(name, owed.job_id), owed) for name, owed in self.store.ledger.owed_everywhere())
         return [replace(owed, job_id=job_id) for job_id, owed in found if job_id is not None]
 
+    def owed_first(self, limit: int) -> list[Owed]:
+        """The `limit` owed runs to run first, in JOB_ORDER and then by due time."""
+        rows = self.store.ledger.owed_first(JOB_ORDER, limit, first_list=self.first_list,
+                                            list_jobs=LIST_JOBS if self.qualified else ())
+        found = ((self._id(name, owed.job_id), owed) for name, owed in rows)
+        return [replace(owed, job_id=job_id) for job_id, owed in found if job_id is not None]
+
     def last_runs(self) -> dict[str, LastRun]:
         found = ((self._id(name, job), run) for (name, job), run in self.store.ledger.last_runs_everywhere().items())
         return {job_id: run for job_id, run in found if job_id is not None}
